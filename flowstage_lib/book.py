@@ -1,0 +1,119 @@
+"""Book plumbing: profiles, notebook parameters, results folders, figure/table export.
+
+Every section notebook has a cell tagged ``parameters`` that declares its parameter names,
+all ``None`` except ``profile``::
+
+    profile = os.environ.get("FLOWSTAGE_PROFILE", "cpu")  # smoke | cpu | gpu
+    n_queries = None   # None = take the profile's value
+    seed = None
+
+and then calls ``P = section_params("sec3_two_stage", profile, globals())``. The values live in
+one place, ``flowstage_lib/profiles/<profile>.yml`` (a mapping section -> parameters);
+papermill ``-p name value`` (or ``flowstage run ... -p name value``) overrides any of them.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+from types import SimpleNamespace
+from typing import Any
+
+import yaml
+
+__all__ = [
+    "PROFILES",
+    "REPO_ROOT",
+    "ProfileError",
+    "load_profile",
+    "section_params",
+    "results_dir",
+    "save_figure",
+    "save_table",
+    "Results",
+]
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+PROFILE_DIR = Path(__file__).resolve().parent / "profiles"
+PROFILES = ("smoke", "cpu", "gpu")
+
+
+class ProfileError(ValueError):
+    """Unknown profile, unknown section or unknown parameter."""
+
+
+def load_profile(profile: str) -> dict[str, dict[str, Any]]:
+    """The profile's parameter file: ``{section: {name: value}}``."""
+    if profile not in PROFILES:
+        raise ProfileError(f"unknown profile {profile!r}: choose one of {', '.join(PROFILES)}")
+    with open(PROFILE_DIR / f"{profile}.yml") as f:
+        return yaml.safe_load(f) or {}
+
+
+def section_params(section: str, profile: str, namespace: dict[str, Any]) -> SimpleNamespace:
+    """Resolve a notebook's parameters: a value given in ``namespace`` (the notebook's
+    globals after papermill's injection) wins; ``None`` takes the profile's value.
+
+    Raises:
+        ProfileError: unknown profile or section, a profile value the notebook does not
+            declare, or a declared parameter that the profile lacks and nobody set.
+    """
+    table = load_profile(profile)
+    if section not in table:
+        raise ProfileError(f"profile {profile!r} has no section {section!r}")
+    values = dict(table[section])
+    for name, default in values.items():
+        if name not in namespace:
+            raise ProfileError(
+                f"notebook {section}: profile {profile!r} sets {name!r}, which the "
+                "notebook's parameters cell does not declare"
+            )
+        given = namespace[name]
+        if given is not None:
+            values[name] = given
+    values["profile"] = profile
+    values["section"] = section
+    return SimpleNamespace(**values)
+
+
+def results_dir(section: str, profile: str) -> Path:
+    """``$FLOWSTAGE_RESULTS`` or ``<repo>/results``, then ``<profile>/<section>``."""
+    root = Path(os.environ.get("FLOWSTAGE_RESULTS", REPO_ROOT / "results"))
+    d = root / profile / section
+    d.mkdir(parents=True, exist_ok=True)
+    return d
+
+
+def save_figure(fig, section: str, profile: str, name: str) -> Path:
+    """Write ``fig`` as PNG (150 dpi) and PDF into the section's results folder."""
+    d = results_dir(section, profile)
+    fig.savefig(d / f"{name}.png", dpi=150, bbox_inches="tight")
+    fig.savefig(d / f"{name}.pdf", bbox_inches="tight")
+    return d / f"{name}.png"
+
+
+def save_table(df, section: str, profile: str, name: str) -> Path:
+    """Write a pandas DataFrame as CSV and Markdown into the section's results folder."""
+    d = results_dir(section, profile)
+    df.to_csv(d / f"{name}.csv", index=False)
+    (d / f"{name}.md").write_text(df.to_markdown(index=False) + "\n")
+    return d / f"{name}.csv"
+
+
+@dataclass
+class Results:
+    """Bound ``save_figure`` / ``save_table`` for one (section, profile)."""
+
+    section: str
+    profile: str
+
+    @property
+    def dir(self) -> Path:
+        return results_dir(self.section, self.profile)
+
+    def figure(self, fig, name: str) -> Path:
+        return save_figure(fig, self.section, self.profile, name)
+
+    def table(self, df, name: str) -> Path:
+        return save_table(df, self.section, self.profile, name)

@@ -1,0 +1,215 @@
+"""The ``flowstage`` command (also ``python -m flowstage_lib``).
+
+    flowstage list                                   sections and profiles
+    flowstage run SECTION [--profile P] [-p NAME VALUE ...]   re-run one section
+    flowstage book [--profile P] [--force] [--no-html]        execute every section, build HTML
+
+``book`` executes each section notebook once with papermill into a staging copy of the book
+(``_build/<profile>/src``) and builds the HTML from those executed notebooks (Jupyter Book 1.x
+with ``execute_notebooks: off``, warnings as errors): nothing runs twice. A section whose
+staged notebook was executed from the same notebook, parameters and library source is not run
+again, so a build killed midway resumes from the finished sections.
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import json
+import os
+import shutil
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from flowstage_lib.book import PROFILES, REPO_ROOT, ProfileError, load_profile
+
+BOOK_DIR = REPO_ROOT / "book"
+BUILD_DIR = REPO_ROOT / "_build"
+
+
+def sections() -> list[str]:
+    """Section notebooks in table-of-contents order (stems of ``book/*.ipynb`` in _toc.yml)."""
+    toc = yaml.safe_load((REPO_ROOT / "_toc.yml").read_text())
+    files = [toc["root"]] + [entry["file"] for entry in _toc_entries(toc)]
+    out = []
+    for f in files:
+        p = REPO_ROOT / f
+        nb = p.with_suffix(".ipynb") if p.suffix == "" else p
+        if nb.suffix == ".ipynb" and nb.exists():
+            out.append(nb.stem)
+    return out
+
+
+def _toc_entries(toc: dict) -> list[dict]:
+    entries = []
+    for key in ("chapters", "parts"):
+        for item in toc.get(key, []):
+            if "file" in item:
+                entries.append(item)
+            for sub in item.get("chapters", []) + item.get("sections", []):
+                entries.append(sub)
+    return entries
+
+
+def _notebook(section: str) -> Path:
+    nb = BOOK_DIR / f"{section}.ipynb"
+    if not nb.exists():
+        raise ProfileError(f"unknown section {section!r}: choose one of {', '.join(sections())}")
+    return nb
+
+
+def _declared_parameters(nb: Path) -> set[str]:
+    import papermill
+
+    return set(papermill.inspect_notebook(str(nb)).keys())
+
+
+def check_parameters(section: str, overrides: dict[str, Any]) -> None:
+    """Raise a clear error for a parameter the section's notebook does not declare."""
+    declared = _declared_parameters(_notebook(section))
+    unknown = sorted(set(overrides) - declared)
+    if unknown:
+        raise ProfileError(
+            f"notebook {section}.ipynb has no parameter {', '.join(map(repr, unknown))}; "
+            f"its parameters are: {', '.join(sorted(declared))}"
+        )
+
+
+def _stage_hash(section: str, profile: str, overrides: dict[str, Any]) -> str:
+    from flowstage_lib.cache import source_hash
+
+    h = hashlib.sha256(_notebook(section).read_bytes())
+    h.update(json.dumps([profile, load_profile(profile).get(section), overrides], sort_keys=True,
+                        default=str).encode())
+    h.update(source_hash(("flowstage_lib",)).encode())
+    return h.hexdigest()[:24]
+
+
+def execute(section: str, profile: str, out: Path, overrides: dict[str, Any] | None = None,
+            force: bool = False) -> bool:
+    """Execute one section notebook with papermill into ``out``. Returns False when a finished
+    execution with the same inputs is already there (resume), True when it ran."""
+    import papermill
+
+    overrides = dict(overrides or {})
+    load_profile(profile)  # validates the profile name
+    check_parameters(section, overrides)
+    key = _stage_hash(section, profile, overrides)
+    if out.exists() and not force:
+        meta = json.loads(out.read_text()).get("metadata", {}).get("flowstage", {})
+        if meta.get("hash") == key and meta.get("status") == "ok":
+            return False
+    out.parent.mkdir(parents=True, exist_ok=True)
+    tmp = out.with_name(out.stem + ".running.ipynb")
+    env_before = os.environ.get("FLOWSTAGE_PROFILE")
+    os.environ["FLOWSTAGE_PROFILE"] = profile
+    try:
+        papermill.execute_notebook(
+            str(_notebook(section)), str(tmp), parameters={"profile": profile, **overrides},
+            cwd=str(BOOK_DIR), kernel_name="python3", progress_bar=True,
+        )
+    finally:
+        if env_before is None:
+            os.environ.pop("FLOWSTAGE_PROFILE", None)
+        else:
+            os.environ["FLOWSTAGE_PROFILE"] = env_before
+    nb = json.loads(tmp.read_text())
+    nb.setdefault("metadata", {})["flowstage"] = {"hash": key, "status": "ok", "profile": profile,
+                                                  "overrides": overrides}
+    tmp.write_text(json.dumps(nb, indent=1))
+    os.replace(tmp, out)
+    return True
+
+
+def build_book(profile: str, force: bool = False, html: bool = True,
+               only: list[str] | None = None) -> Path:
+    """Execute every section (resuming finished ones) and build the HTML book."""
+    stage = BUILD_DIR / profile / "src"
+    (stage / "book").mkdir(parents=True, exist_ok=True)
+    for name in ("_config.yml", "_toc.yml"):
+        shutil.copy2(REPO_ROOT / name, stage / name)
+    for p in BOOK_DIR.iterdir():  # pages, images, static files (not the notebooks)
+        if p.suffix == ".ipynb" or p.name.startswith((".", "_build")):
+            continue
+        dst = stage / "book" / p.name
+        if p.is_dir():
+            shutil.copytree(p, dst, dirs_exist_ok=True)
+        else:
+            shutil.copy2(p, dst)
+    todo = only or sections()
+    timings = {}
+    for i, section in enumerate(todo, 1):
+        t0 = time.time()
+        print(f"[flowstage] ({i}/{len(todo)}) {section} [{profile}]", flush=True)
+        ran = execute(section, profile, stage / "book" / f"{section}.ipynb", force=force)
+        timings[section] = time.time() - t0
+        print(f"[flowstage] {section}: {'executed' if ran else 'up to date (resumed)'} "
+              f"in {timings[section]:.1f} s", flush=True)
+    (BUILD_DIR / profile / "timings.json").write_text(json.dumps(timings, indent=1))
+    if not html:
+        return stage
+    jb = shutil.which("jupyter-book", path=str(Path(sys.executable).parent)) or shutil.which(
+        "jupyter-book")
+    if jb is None:
+        raise ProfileError("jupyter-book is not installed: run `make book` (it installs it)")
+    cmd = [jb, "build", str(stage), "--path-output", str(BUILD_DIR / profile), "-W", "-n",
+           "--keep-going"]
+    print("[flowstage]", " ".join(cmd), flush=True)
+    subprocess.run(cmd, check=True)
+    index = BUILD_DIR / profile / "_build" / "html" / "index.html"
+    print(f"[flowstage] book written: {index}", flush=True)
+    return index
+
+
+def _parse_value(text: str) -> Any:
+    return yaml.safe_load(text)
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(prog="flowstage", description=__doc__.split("\n\n")[0])
+    sub = ap.add_subparsers(dest="cmd", required=True)
+    sub.add_parser("list", help="list sections and profiles")
+    r = sub.add_parser("run", help="re-run one section notebook with papermill")
+    r.add_argument("section")
+    r.add_argument("--profile", default="cpu")
+    r.add_argument("-p", "--param", nargs=2, action="append", default=[],
+                   metavar=("NAME", "VALUE"), help="override a parameter (YAML value)")
+    r.add_argument("-o", "--output", help="executed notebook path")
+    b = sub.add_parser("book", help="execute every section and build the HTML book")
+    b.add_argument("--profile", default="cpu")
+    b.add_argument("--force", action="store_true", help="re-execute finished sections")
+    b.add_argument("--no-html", action="store_true", help="execute only")
+    b.add_argument("--only", nargs="+", help="execute only these sections")
+    args = ap.parse_args(argv)
+    try:
+        if args.cmd == "list":
+            print("sections:", *sections(), sep="\n  ")
+            print("profiles:", *PROFILES, sep="\n  ")
+            for prof in PROFILES:
+                for sec, params in load_profile(prof).items():
+                    print(f"  {prof}/{sec}: {params}")
+        elif args.cmd == "run":
+            overrides = {k: _parse_value(v) for k, v in args.param}
+            if overrides:  # results of a custom run never overwrite the profile's results
+                tag = hashlib.sha256(json.dumps(overrides, sort_keys=True).encode()).hexdigest()
+                os.environ["FLOWSTAGE_RESULTS"] = str(REPO_ROOT / "results" / f"custom-{tag[:8]}")
+            out = Path(args.output or BUILD_DIR / "runs" / args.profile / f"{args.section}.ipynb")
+            execute(args.section, args.profile, out, overrides, force=True)
+            print(f"[flowstage] executed notebook: {out}")
+            res = Path(os.environ.get("FLOWSTAGE_RESULTS", REPO_ROOT / "results"))
+            print(f"[flowstage] figures and tables: {res / args.profile / args.section}")
+        elif args.cmd == "book":
+            build_book(args.profile, force=args.force, html=not args.no_html, only=args.only)
+    except ProfileError as err:
+        print(f"flowstage: error: {err}", file=sys.stderr)
+        return 2
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
