@@ -166,6 +166,26 @@ def build_book(profile: str, force: bool = False, html: bool = True,
     return index
 
 
+def refresh_outputs(section: str) -> Path:
+    """Store, in the committed notebook, the smoke-profile outputs of the cells tagged
+    ``nbval-check-output`` (what nbval compares) and no other output."""
+    import nbformat
+
+    src = _notebook(section)
+    out = BUILD_DIR / "refresh" / f"{section}.ipynb"
+    execute(section, "smoke", out, force=True)
+    executed = nbformat.read(out, as_version=4)
+    nb = nbformat.read(src, as_version=4)
+    for cell, done in zip(nb.cells, executed.cells, strict=True):
+        if cell.cell_type != "code":
+            continue
+        keep = "nbval-check-output" in cell.metadata.get("tags", [])
+        cell.outputs = done.outputs if keep else []
+        cell.execution_count = done.execution_count if keep else None
+    nbformat.write(nb, src)
+    return src
+
+
 def _parse_value(text: str) -> Any:
     return yaml.safe_load(text)
 
@@ -185,6 +205,9 @@ def main(argv: list[str] | None = None) -> int:
     b.add_argument("--force", action="store_true", help="re-execute finished sections")
     b.add_argument("--no-html", action="store_true", help="execute only")
     b.add_argument("--only", nargs="+", help="execute only these sections")
+    f = sub.add_parser("refresh-outputs",
+                       help="store smoke outputs of nbval-check-output cells in the notebooks")
+    f.add_argument("sections", nargs="*")
     args = ap.parse_args(argv)
     try:
         if args.cmd == "list":
@@ -205,6 +228,9 @@ def main(argv: list[str] | None = None) -> int:
             print(f"[flowstage] figures and tables: {res / args.profile / args.section}")
         elif args.cmd == "book":
             build_book(args.profile, force=args.force, html=not args.no_html, only=args.only)
+        elif args.cmd == "refresh-outputs":
+            for section in args.sections or sections():
+                print(f"[flowstage] refreshed {refresh_outputs(section)}")
     except ProfileError as err:
         print(f"flowstage: error: {err}", file=sys.stderr)
         return 2
