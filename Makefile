@@ -10,7 +10,7 @@ TORCH_SPEC ?= torch==2.13.0
 PY    := $(VENV)/bin/python
 STAMP := $(VENV)/.flowstage-installed
 
-.PHONY: book test venv lint bench clean-build
+.PHONY: book test venv browser lint bench clean-build
 
 venv: $(STAMP)
 
@@ -24,7 +24,12 @@ $(STAMP): pyproject.toml
 book: venv
 	$(VENV)/bin/flowstage book --profile $(PROFILE)
 
-test: venv
+# The browser test drives Debian's chromium with its chromedriver (no browser download).
+browser:
+	@command -v chromedriver >/dev/null 2>&1 || apt-get install -y -q chromium chromium-driver >/dev/null 2>&1 \
+	  || echo "note: could not install chromium + chromium-driver; the browser test will be skipped"
+
+test: venv browser
 	$(VENV)/bin/ruff check .
 	$(PY) -m pytest -q tests
 	FLOWSTAGE_PROFILE=smoke $(PY) -m pytest -q --nbval-lax --nbval-current-env -p no:cacheprovider book

@@ -126,6 +126,12 @@ class ImageData:
                 f"[{int(self.y.min())}, {int(self.y.max())}]"
             )
 
+    def __repr__(self) -> str:
+        return (
+            f"ImageData(name={self.name!r}, kind={self.kind!r}, N={self.N}, shape={self.shape}, "
+            f"num_classes={self.num_classes})"
+        )
+
     # -- shape helpers
     @property
     def shape(self) -> tuple[int, int, int]:
@@ -204,7 +210,7 @@ def _check_finite(arr: np.ndarray | torch.Tensor, what: str, chunk: int = 4096) 
 
 def _u8_to_data(images: np.ndarray, labels: np.ndarray, name: str, scale: float = 127.5):
     """(N, H, W) uint8 + (N,) labels -> ImageData with x = u8 / scale - 1."""
-    x = torch.from_numpy(np.ascontiguousarray(images)).float().div_(scale).sub_(1.0)
+    x = torch.from_numpy(np.asarray(images).astype(np.float32)).div_(scale).sub_(1.0)
     x = x.unsqueeze(1)  # (N, 1, H, W)
     y = torch.from_numpy(np.ascontiguousarray(labels).astype(np.int64))
     return ImageData(x=x, y=y, name=name, num_classes=10, kind="pixels")
@@ -274,6 +280,7 @@ def _mnist5k_raw() -> tuple[np.ndarray, np.ndarray]:
         raise ValueError(f"{path}: expected 785 columns (784 pixels + label), got {arr.shape[1]}")
     images = arr[:, :784].astype(np.uint8).reshape(-1, 28, 28)
     labels = arr[:, 784].astype(np.int64)
+    images.flags.writeable = labels.flags.writeable = False  # shared by the lru_cache
     return images, labels
 
 
@@ -363,7 +370,9 @@ def _digits_raw() -> tuple[np.ndarray, np.ndarray]:
     except ImportError as err:  # pragma: no cover - sklearn is a dependency
         raise FileNotFoundError("digits needs scikit-learn: `pip install scikit-learn`") from err
     d = load_digits()
-    return d.images.astype(np.float32), d.target.astype(np.int64)  # (1797, 8, 8) in 0..16
+    images, labels = d.images.astype(np.float32), d.target.astype(np.int64)  # (1797, 8, 8), 0..16
+    images.flags.writeable = labels.flags.writeable = False
+    return images, labels
 
 
 # ----------------------------------------------------------------------------- splits

@@ -38,6 +38,7 @@ from flowstage_lib.path import AffinePath, RectifiedFlowPath
 __all__ = ["OracleStats", "OracleVelocity"]
 
 _DEFAULT_CHUNK_BYTES = 64 * 2**20  # logits buffer budget (B x chunk) per streaming step
+_LAZY = 10.0  # move the softmax offset only when a logit exceeds it by this much
 
 
 @dataclass
@@ -62,11 +63,11 @@ class _Stream(NamedTuple):
     """Raw result of one streaming pass over a contiguous slice of the (sorted) data."""
 
     mean_c: torch.Tensor  # (b, D) centred posterior mean
-    log_norm: torch.Tensor  # (b,) m + log l, the log-sum-exp of the logits
-    inv_norm: torch.Tensor  # (b,) 1 / l = top-1 weight
-    top1_pos: torch.Tensor  # (b,) position in the sorted data
+    log_norm: torch.Tensor  # (b,) log-sum-exp of the logits
+    top1: torch.Tensor  # (b,) top-1 weight
+    top1_pos: torch.Tensor  # (b,) its position in the sorted data (if index=True)
     entropy: torch.Tensor | None  # (b,)
-    topk_logit: torch.Tensor | None  # (b, k) raw logits, descending
+    topk: torch.Tensor | None  # (b, k) top-k weights, descending
     topk_pos: torch.Tensor | None  # (b, k) positions in the sorted data
 
 
@@ -90,9 +91,7 @@ class OracleVelocity:
             device). CUDA works.
         center: store the data centred on its mean (exact: distances are shift invariant when
             x_t is shifted by alpha_t * mean) -- this shrinks ||x1_i|| and hence the fp32
-            rounding error of the logits. It makes one copy of the data in compute dtype; with
-            ``center=False`` and data already contiguous, unlabelled, in compute dtype on
-            `device`, the caller's tensor is used without a copy.
+            rounding error of the logits.
         chunk_bytes: memory budget of the logits buffer when `chunk_size` is None.
 
     Numerical note (fp32 near t -> 1):
@@ -180,27 +179,23 @@ class OracleVelocity:
             for s in range(0, n, rows):
                 mu += flat[s : s + rows].to(self.device, torch.float64).sum(0)
             mu /= n
-        no_copy = (
-            not center
-            and self._perm is None
-            and flat.dtype == dtype
-            and flat.device == self.device
-            and flat.is_contiguous()
-        )
-        store = flat if no_copy else torch.empty((n, d), dtype=dtype, device=self.device)
-        sqn = torch.empty(n, dtype=dtype, device=self.device)  # (N,) ||x1_i - mu||^2
-        perm_cpu = None if self._perm is None else self._perm.to(flat.device)
+        # Augmented rows [x1_i - mu, ||x1_i - mu||^2, 1, 0 ...] (width padded to a multiple of
+        # 16): the bias of the logits and the softmax normaliser then come out of the two
+        # matmuls instead of extra passes over the (B, chunk) logits.
+        self._width = -(-(d + 2) // 16) * 16
+        aug = torch.zeros((n, self._width), dtype=dtype, device=self.device)  # (N, D')
+        perm_src = None if self._perm is None else self._perm.to(flat.device)
         for s in range(0, n, rows):
             e = min(s + rows, n)
-            src = flat[s:e] if perm_cpu is None else flat[perm_cpu[s:e]]
-            src = src.to(self.device)
+            src = flat[s:e] if perm_src is None else flat[perm_src[s:e]]
+            src = src.to(self.device, torch.float64)  # (rows, D)
             if not torch.isfinite(src).all():
                 raise ValueError("data contains NaN or inf")
-            if not no_copy:
-                store[s:e] = src.to(torch.float64).sub_(mu) if center else src
-            sqn[s:e] = store[s:e].to(torch.float64).square().sum(1)
-        self._data = store  # (N, D) compute dtype, sorted by label, centred
-        self._sqn = sqn  # (N,)
+            src -= mu
+            aug[s:e, :d] = src
+            aug[s:e, d] = aug[s:e, :d].to(torch.float64).square().sum(1)  # of the stored values
+            aug[s:e, d + 1] = 1.0
+        self._aug = aug  # (N, D') compute dtype, sorted by label, centred
         self._mu = mu.to(dtype)  # (D,)
         self.mean = (self._mu + 0).reshape(self.data_shape)  # data mean, (*shape)
 
@@ -281,73 +276,93 @@ class OracleVelocity:
         sigma: torch.Tensor,
         lo: int,
         hi: int,
-        k: int,
-        entropy: bool,
+        k: int = 1,
+        entropy: bool = False,
+        index: bool = False,
     ) -> _Stream:
         """One online-softmax pass over data rows [lo, hi) (Eq. 19 as attention).
+
+        Per chunk of c rows: one matmul gives the shifted logits l_i - m (the bias
+        -alpha^2 ||x1_i||^2 / 2 sigma^2 and the running offset -m ride on the augmented
+        columns), a max, an in-place exp, and one matmul accumulates [sum p_i x1_i, ., sum p_i].
+        The offset m is moved (rescaling the accumulators) only on the first chunk and when a
+        chunk's logits exceed it by more than `_LAZY` (lazy rescaling), so p_i <= e^_LAZY never
+        overflows; the result is exact for any offset.
 
         Args:
             xc: centred queries x_t - alpha_t mu, (b, D) compute dtype.
             alpha, sigma: (b,) float64 schedule values.
-            k: running top-k size (k = 1 uses the free argmax of the max reduction).
+            k: running top-k size (k = 1 uses the argmax of the max reduction).
             entropy: also accumulate the posterior entropy.
+            index: also track the argmax (top-1 position).
         """
-        b = xc.shape[0]
-        scale = (alpha / sigma**2).to(self.dtype)  # (b,)
-        negc = (-(alpha**2) / (2 * sigma**2)).to(self.dtype).unsqueeze(1)  # (b, 1)
-        q = xc * scale.unsqueeze(1)  # (b, D) query scaled by alpha / sigma^2
+        b, d = xc.shape
+        dt, dev = self.dtype, self.device
+        q = torch.zeros(b, self._width, dtype=dt, device=dev)  # (b, D') augmented query
+        q[:, :d] = xc * (alpha / sigma**2).to(dt).unsqueeze(1)  # alpha / sigma^2 x_t
+        q[:, d] = (-(alpha**2) / (2 * sigma**2)).to(dt)  # times ||x1_i||^2
         n = min(self._chunk(b), hi - lo)
-        buf = torch.empty(b * n, dtype=self.dtype, device=self.device)
-        buf2 = torch.empty(b * n, dtype=self.dtype, device=self.device) if entropy else None
-        m = torch.full((b,), -math.inf, dtype=self.dtype, device=self.device)  # running max
-        norm = torch.zeros(b, dtype=self.dtype, device=self.device)  # running sum exp(l - m)
-        acc = torch.zeros(b, self.dim, dtype=self.dtype, device=self.device)  # (b, D)
-        ent = torch.zeros(b, dtype=self.dtype, device=self.device)  # sum exp(l - m) (l - m)
-        top_pos = torch.zeros(b, dtype=torch.long, device=self.device)
-        tk_val = tk_pos = None
+        buf = torch.empty(b * n, dtype=dt, device=dev)
+        buf2 = torch.empty(b * n, dtype=dt, device=dev) if entropy else None
+        m = torch.zeros(b, dtype=dt, device=dev)  # offset: logits are l_i - m
+        top = torch.full((b,), -math.inf, dtype=dt, device=dev)  # running max of l_i - m
+        top_pos = torch.zeros(b, dtype=torch.long, device=dev)
+        acc = torch.zeros(b, self._width, dtype=dt, device=dev)  # (b, D') [sum p x1, ., sum p]
+        ent = torch.zeros(b, dtype=dt, device=dev)  # sum_i p_i (l_i - m)
+        tk_val = tk_pos = None  # (b, k) running top-k of l_i - m and their positions
+        sync_free = dev.type != "cpu"  # on accelerators always shift instead of testing
         for s in range(lo, hi, n):
             e = min(s + n, hi)
             c = e - s
-            X = self._data[s:e]  # (c, D)
-            logit = buf[: b * c].view(b, c)  # (b, c)
+            X = self._aug[s:e]  # (c, D')
+            q[:, d + 1] = -m  # times the column of ones
+            logit = buf[: b * c].view(b, c)  # (b, c) l_i - m
             torch.mm(q, X.T, out=logit)
-            logit.addcmul_(negc, self._sqn[s:e].unsqueeze(0))  # - alpha^2 ||x1||^2 / 2 sigma^2
+            if index:
+                cmax, cidx = logit.max(dim=1)  # (b,)
+                top_pos = torch.where(cmax > top, cidx + s, top_pos)
+            else:
+                cmax = logit.amax(dim=1)  # (b,)
+            top = torch.maximum(top, cmax)
             if k > 1:
                 v, i = logit.topk(min(k, c), dim=1)  # (b, k')
                 v = v if tk_val is None else torch.cat([tk_val, v], 1)
                 i = i + s if tk_pos is None else torch.cat([tk_pos, i + s], 1)
                 tk_val, j = v.topk(min(k, v.shape[1]), dim=1)
                 tk_pos = i.gather(1, j)
-            cmax, cidx = logit.max(dim=1)  # (b,)
-            top_pos = torch.where(cmax > m, cidx + s, top_pos)
-            m_new = torch.maximum(m, cmax)
-            rescale = torch.exp(m - m_new)  # (b,), 0 on the first chunk
-            logit.sub_(m_new.unsqueeze(1))  # l - m_new <= 0
+            # Move the offset where needed (first chunk: to the chunk max, everywhere).
+            if s == lo:
+                shift = cmax
+            else:
+                shift = torch.where(cmax > _LAZY, cmax, torch.zeros_like(cmax))
+            if s == lo or sync_free or bool((shift != 0).any()):
+                logit.sub_(shift.unsqueeze(1))
+                rescale = torch.exp(-shift)  # (b,)
+                ent = rescale * (ent - shift * acc[:, d + 1])
+                acc.mul_(rescale.unsqueeze(1))
+                m = m + shift
+                top = top - shift
+                if tk_val is not None:
+                    tk_val = tk_val - shift.unsqueeze(1)
             if entropy:
                 p = buf2[: b * c].view(b, c)
                 torch.exp(logit, out=p)
-                ent_c = torch.bmm(p.unsqueeze(1), logit.unsqueeze(2)).view(b)
-                if s == lo:
-                    ent = ent_c
-                else:
-                    ent = rescale * (ent + (m - m_new) * norm) + ent_c
+                ent += torch.bmm(p.unsqueeze(1), logit.unsqueeze(2)).view(b)  # sum p (l - m)
             else:
-                p = logit.exp_()  # (b, c) unnormalised weights
-            norm = norm * rescale + p.sum(1)
-            acc.mul_(rescale.unsqueeze(1)).addmm_(p, X)  # (b, D)
-            m = m_new
-        mean_c = acc.div_(norm.unsqueeze(1))
+                p = logit.exp_()  # (b, c) unnormalised weights, <= e^_LAZY
+            acc.addmm_(p, X)  # (b, D')
+        norm = acc[:, d + 1]  # (b,) sum_i exp(l_i - m)
         return _Stream(
-            mean_c=mean_c,
+            mean_c=acc[:, :d] / norm.unsqueeze(1),
             log_norm=m + torch.log(norm),
-            inv_norm=1.0 / norm,
+            top1=torch.exp(top) / norm,
             top1_pos=top_pos,
             entropy=(torch.log(norm) - ent / norm).clamp_min_(0) if entropy else None,
-            topk_logit=None if tk_val is None else tk_val - m.unsqueeze(1) - torch.log(norm)[:, None],
+            topk=None if tk_val is None else torch.exp(tk_val) / norm.unsqueeze(1),
             topk_pos=tk_pos,
         )
 
-    def _run(self, x_t, t, y, k: int = 1, entropy: bool = False):
+    def _run(self, x_t, t, y, k: int = 1, entropy: bool = False, index: bool = False):
         """Validate, group the batch by label, stream each group; return (x, tt, parts)."""
         x = self._check_x(x_t)  # (B, D)
         b = x.shape[0]
@@ -373,9 +388,9 @@ class OracleVelocity:
         parts = []
         for rows, lo, hi in groups:
             if rows is None:
-                res = self._stream(xc, alpha, sigma, lo, hi, k, entropy)
+                res = self._stream(xc, alpha, sigma, lo, hi, k, entropy, index)
             else:
-                res = self._stream(xc[rows], alpha[rows], sigma[rows], lo, hi, k, entropy)
+                res = self._stream(xc[rows], alpha[rows], sigma[rows], lo, hi, k, entropy, index)
             parts.append((rows, res))
         return x, tt, parts
 
@@ -453,16 +468,16 @@ class OracleVelocity:
             raise TypeError(f"k must be an int, got {type(k).__name__}")
         if k < 1 or k > self.num_samples:
             raise ValueError(f"k must satisfy 1 <= k <= N = {self.num_samples}, got k = {k}")
-        x, _, parts = self._run(x_t, t, y, k=k)
+        x, _, parts = self._run(x_t, t, y, k=k, index=True)
         b = x.shape[0]
         if b == 0:
             empty = torch.empty(0, k, device=self.device)
             return empty.to(self.dtype), empty.long()
         if k == 1:
-            vals = self._gather(b, parts, "inv_norm").unsqueeze(1)  # (B, 1)
+            vals = self._gather(b, parts, "top1").unsqueeze(1)  # (B, 1)
             pos = self._gather(b, parts, "top1_pos").unsqueeze(1)
         else:
-            vals = self._gather(b, parts, "topk_logit").exp()  # (B, k)
+            vals = self._gather(b, parts, "topk")  # (B, k)
             pos = self._gather(b, parts, "topk_pos")
         return vals, self._original_index(pos)
 
@@ -477,7 +492,7 @@ class OracleVelocity:
         Returns:
             OracleStats(mean (B, *shape), top1 (B,), top1_index (B,), entropy (B,)).
         """
-        x, _, parts = self._run(x_t, t, y, entropy=True)
+        x, _, parts = self._run(x_t, t, y, entropy=True, index=True)
         b = x.shape[0]
         if b == 0:
             z = torch.empty(0, dtype=self.dtype, device=self.device)
@@ -485,7 +500,7 @@ class OracleVelocity:
         mean = self._gather(b, parts, "mean_c") + self._mu
         return OracleStats(
             mean=mean.reshape(b, *self.data_shape),
-            top1=self._gather(b, parts, "inv_norm"),
+            top1=self._gather(b, parts, "top1"),
             top1_index=self._original_index(self._gather(b, parts, "top1_pos")),
             entropy=self._gather(b, parts, "entropy"),
         )

@@ -1,0 +1,223 @@
+"""Benchmark of the streaming oracle (`OracleVelocity.velocity`, Theorem 2.1 / Eq. 19).
+
+For each shape (B queries, N data points, D dims) this prints:
+
+- wall time of one `velocity` call (best of `--repeats`) and GFLOP/s counted as 4 B N D
+  (two matmuls: logits and weighted sum);
+- the ratio to this machine's float32 matmul throughput, measured in the same process on the
+  same shapes the oracle uses per chunk ((B x D) @ (D x chunk) and (B x chunk) @ (chunk x D));
+- the same for a naive implementation (full (B, N) distance matrix via torch.cdist, softmax,
+  weighted sum), skipped where it would need more than `--naive-limit-gb`;
+- peak memory above the data: every case runs in a fresh subprocess; on CPU the peak RSS
+  (VmHWM, reset through /proc/self/clear_refs before each timed call) minus the RSS before
+  the call; on CUDA torch.cuda.max_memory_allocated minus the memory allocated before it.
+
+Usage::
+
+    python benchmarks/bench_oracle.py                 # all three shapes, CPU
+    python benchmarks/bench_oracle.py --no-big        # skip N = 1e6
+    python benchmarks/bench_oracle.py --device cuda
+
+The oracle is built with ``center=False`` on float32 data so that it holds the caller's tensor
+without a copy (the random data is already centred); `N = 1e6, D = 784` is 3.1 GB of data.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import resource
+import subprocess
+import sys
+import time
+
+import torch
+
+from flowstage_lib.oracle import OracleVelocity
+
+SHAPES = [(512, 16384, 3072), (256, 100_000, 784)]
+BIG = (256, 1_000_000, 784)
+
+
+def _rss_mb() -> float:
+    """Current resident set size (MB)."""
+    with open("/proc/self/statm") as f:
+        return int(f.read().split()[1]) * os.sysconf("SC_PAGE_SIZE") / 2**20
+
+
+def _reset_peak() -> bool:
+    try:
+        with open("/proc/self/clear_refs", "w") as f:
+            f.write("5")
+        return True
+    except OSError:
+        return False
+
+
+def _peak_mb() -> float:
+    """Peak RSS since the last reset (VmHWM), falling back to ru_maxrss."""
+    try:
+        with open("/proc/self/status") as f:
+            for line in f:
+                if line.startswith("VmHWM:"):
+                    return int(line.split()[1]) / 1024
+    except OSError:
+        pass
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+class _Mem:
+    """Peak memory (MB) of a block above what was in use when it started."""
+
+    def __init__(self, device: torch.device):
+        self.device = device
+
+    def __enter__(self):
+        if self.device.type == "cuda":
+            torch.cuda.synchronize()
+            torch.cuda.reset_peak_memory_stats()
+            self.base = torch.cuda.memory_allocated() / 2**20
+        else:
+            _reset_peak()
+            self.base = _rss_mb()
+        return self
+
+    def __exit__(self, *exc):
+        if self.device.type == "cuda":
+            torch.cuda.synchronize()
+            self.peak = torch.cuda.max_memory_allocated() / 2**20 - self.base
+        else:
+            self.peak = max(0.0, _peak_mb() - self.base)
+
+
+def _timeit(fn, device: torch.device, repeats: int) -> float:
+    best = float("inf")
+    for _ in range(repeats):
+        if device.type == "cuda":
+            torch.cuda.synchronize()
+        t0 = time.perf_counter()
+        fn()
+        if device.type == "cuda":
+            torch.cuda.synchronize()
+        best = min(best, time.perf_counter() - t0)
+    return best
+
+
+def naive_velocity(data: torch.Tensor, x_t: torch.Tensor, t: float) -> torch.Tensor:
+    """Baseline: full (B, N) squared distances, softmax, weighted sum (rectified flow)."""
+    alpha, sigma = t, 1.0 - t
+    d2 = torch.cdist(x_t / alpha, data).square_()  # (B, N) ||x_t/alpha - x1_i||^2
+    w = torch.softmax(d2.mul_(-(alpha**2) / (2 * sigma**2)), dim=1)  # (B, N)
+    return (w @ data - x_t) / sigma  # (B, D)
+
+
+def run_case(b: int, n: int, d: int, device: str, repeats: int, naive_limit_gb: float) -> dict:
+    dev = torch.device(device)
+    torch.manual_seed(0)
+    data = torch.randn(n, d, device=dev)  # (N, D) float32
+    x_t = torch.randn(b, d, device=dev)  # (B, D)
+    t = 0.5
+    oracle = OracleVelocity(data, dtype=torch.float32, center=False)
+    chunk = min(oracle._chunk(b), n)
+    flops = 4.0 * b * n * d
+
+    # matmul reference: the two per-chunk products of the oracle, same shapes.
+    q = torch.randn(b, d, device=dev)
+    p = torch.rand(b, chunk, device=dev)
+    out1 = torch.empty(b, chunk, device=dev)
+    out2 = torch.empty(b, d, device=dev)
+    xc = data[:chunk]
+
+    def mm_pair():
+        torch.mm(q, xc.T, out=out1)
+        torch.mm(p, xc, out=out2)
+
+    mm_pair()
+    mm_time = _timeit(mm_pair, dev, 5)
+    mm_gflops = 4.0 * b * chunk * d / mm_time / 1e9
+    del q, p, out1, out2
+
+    oracle.velocity(x_t[:8], t)  # warm-up
+    with _Mem(dev) as mem:
+        oracle_time = _timeit(lambda: oracle.velocity(x_t, t), dev, repeats)
+    res = {
+        "B": b,
+        "N": n,
+        "D": d,
+        "chunk": chunk,
+        "data_mb": n * d * 4 / 2**20,
+        "mm_gflops": mm_gflops,
+        "oracle_s": oracle_time,
+        "oracle_gflops": flops / oracle_time / 1e9,
+        "oracle_mb": mem.peak,
+    }
+    naive_gb = 3 * b * n * 4 / 2**30  # cdist output, softmax output, temporaries
+    if naive_gb > naive_limit_gb:
+        res["naive_skip"] = f"needs ~{naive_gb:.1f} GB > {naive_limit_gb:g} GB"
+    else:
+        u_ref = naive_velocity(data, x_t[:8], t)
+        u = oracle.velocity(x_t[:8], t)
+        res["max_abs_diff"] = (u - u_ref).abs().max().item()
+        with _Mem(dev) as mem:
+            naive_time = _timeit(lambda: naive_velocity(data, x_t, t), dev, repeats)
+        res.update(naive_s=naive_time, naive_gflops=flops / naive_time / 1e9, naive_mb=mem.peak)
+    return res
+
+
+def main(argv=None):
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--device", default="cpu")
+    ap.add_argument("--big", dest="big", action="store_true", default=True,
+                    help="include B=256, N=1e6, D=784 (default)")
+    ap.add_argument("--no-big", dest="big", action="store_false")
+    ap.add_argument("--repeats", type=int, default=2)
+    ap.add_argument("--naive-limit-gb", type=float, default=4.0)
+    ap.add_argument("--case", type=int, nargs=3, metavar=("B", "N", "D"), help=argparse.SUPPRESS)
+    args = ap.parse_args(argv)
+
+    if args.case is not None:  # child process: one case, JSON on stdout
+        res = run_case(*args.case, args.device, args.repeats, args.naive_limit_gb)
+        print(json.dumps(res))
+        return
+
+    shapes = SHAPES + ([BIG] if args.big else [])
+    print(f"torch {torch.__version__}, device {args.device}, threads {torch.get_num_threads()}")
+    if args.device.startswith("cuda"):
+        print(torch.cuda.get_device_name())
+    head = (
+        f"{'B':>4} {'N':>8} {'D':>5} {'chunk':>6} {'data MB':>8} | {'mm GF/s':>8} | "
+        f"{'oracle s':>8} {'GF/s':>6} {'/mm':>5} {'MB>data':>8} | "
+        f"{'naive s':>8} {'GF/s':>6} {'/mm':>5} {'MB>data':>8} | {'speedup':>7}"
+    )
+    print(head)
+    print("-" * len(head))
+    for b, n, d in shapes:
+        cmd = [sys.executable, __file__, "--case", str(b), str(n), str(d), "--device",
+               args.device, "--repeats", str(args.repeats if n < 10**6 else 1),
+               "--naive-limit-gb", str(args.naive_limit_gb)]
+        out = subprocess.run(cmd, capture_output=True, text=True)
+        if out.returncode != 0:
+            print(f"{b:>4} {n:>8} {d:>5} failed:\n{out.stderr[-2000:]}")
+            continue
+        r = json.loads(out.stdout.strip().splitlines()[-1])
+        row = (
+            f"{b:>4} {n:>8} {d:>5} {r['chunk']:>6} {r['data_mb']:>8.0f} | {r['mm_gflops']:>8.1f} | "
+            f"{r['oracle_s']:>8.3f} {r['oracle_gflops']:>6.1f} "
+            f"{r['oracle_gflops'] / r['mm_gflops']:>5.2f} {r['oracle_mb']:>8.0f} | "
+        )
+        if "naive_s" in r:
+            row += (
+                f"{r['naive_s']:>8.3f} {r['naive_gflops']:>6.1f} "
+                f"{r['naive_gflops'] / r['mm_gflops']:>5.2f} {r['naive_mb']:>8.0f} | "
+                f"{r['naive_s'] / r['oracle_s']:>6.2f}x"
+            )
+        else:
+            row += f"naive skipped ({r['naive_skip']})"
+        print(row, flush=True)
+        if "max_abs_diff" in r:
+            print(f"      (oracle vs naive, 8 queries: max |du| = {r['max_abs_diff']:.2e})")
+
+
+if __name__ == "__main__":
+    main()
