@@ -32,11 +32,13 @@ __all__ = [
     "save_figure",
     "save_table",
     "Results",
+    "VERDICTS",
 ]
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 PROFILE_DIR = Path(__file__).resolve().parent / "profiles"
 PROFILES = ("smoke", "cpu", "gpu")
+VERDICTS = ("reproduced", "partly", "not reproduced", "out of reach here")
 
 
 class ProfileError(ValueError):
@@ -117,3 +119,26 @@ class Results:
 
     def table(self, df, name: str) -> Path:
         return save_table(df, self.section, self.profile, name)
+
+    def claim(self, claim_id: str, claim: str, paper: str, ours: str, verdict: str) -> None:
+        """Record one tested claim of the paper in ``claims.csv`` (read by the report page).
+
+        Args:
+            claim_id: short stable id, e.g. ``"fig2b_transition"``; re-recording replaces it.
+            claim: the paper's claim in a sentence.
+            paper: the paper's number(s) or statement.
+            ours: our computed number(s), formatted.
+            verdict: one of :data:`VERDICTS`.
+        """
+        import pandas as pd
+
+        if verdict not in VERDICTS:
+            raise ValueError(f"verdict {verdict!r} is not one of {VERDICTS}")
+        path = self.dir / "claims.csv"
+        rows = pd.read_csv(path).to_dict("records") if path.exists() else []
+        rows = [r for r in rows if r["id"] != claim_id]
+        rows.append({"id": claim_id, "section": self.section, "claim": claim, "paper": paper,
+                     "ours": ours, "verdict": verdict})
+        tmp = path.with_suffix(".tmp")
+        pd.DataFrame(rows).to_csv(tmp, index=False)
+        os.replace(tmp, path)

@@ -142,11 +142,14 @@ def build_book(profile: str, force: bool = False, html: bool = True,
         else:
             shutil.copy2(p, dst)
     todo = only or sections()
+    # The report page reads the claims every other section writes: execute it last.
+    todo = [s for s in todo if s != "report"] + [s for s in todo if s == "report"]
     timings = {}
     for i, section in enumerate(todo, 1):
         t0 = time.time()
         print(f"[flowstage] ({i}/{len(todo)}) {section} [{profile}]", flush=True)
-        ran = execute(section, profile, stage / "book" / f"{section}.ipynb", force=force)
+        ran = execute(section, profile, stage / "book" / f"{section}.ipynb",
+                      force=force or section == "report")  # the report reads fresh claims
         timings[section] = time.time() - t0
         print(f"[flowstage] {section}: {'executed' if ran else 'up to date (resumed)'} "
               f"in {timings[section]:.1f} s", flush=True)

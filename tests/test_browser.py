@@ -118,6 +118,12 @@ def test_every_page_renders(html_root, server, driver):
     SHOTS.mkdir(parents=True, exist_ok=True)
     problems = []
     for page in pages:
+        text = (html_root / page).read_text(errors="replace")
+        if 'http-equiv="Refresh"' in text:  # the root redirect: check its target only
+            target = text.split("url=", 1)[1].split('"', 1)[0]
+            if not (html_root / page).parent.joinpath(target).exists():
+                problems.append(f"{page}: redirect to a missing page {target}")
+            continue
         driver.get_log("browser")  # drop earlier entries
         driver.get(f"{server}/{page}")
         driver.set_script_timeout(30)
