@@ -179,7 +179,7 @@ class ImageData:
         return ((x.float() + 1.0) / 2.0).clamp(0.0, 1.0)
 
     def subset(self, idx: torch.Tensor | Sequence[int] | slice, name: str | None = None):
-        """A new :class:`ImageData` with the rows ``idx`` (index tensor, list, bool mask or slice)."""
+        """A new :class:`ImageData` with the rows ``idx`` (index tensor / list / mask / slice)."""
         if not isinstance(idx, slice):
             idx = torch.as_tensor(idx)
             if idx.dtype == torch.bool:
@@ -235,7 +235,9 @@ def read_idx(path: str | os.PathLike) -> np.ndarray:
     dims = struct.unpack(f">{ndim}i", raw[4 : 4 + 4 * ndim])
     body = raw[4 + 4 * ndim :]
     if len(body) != int(np.prod(dims)):
-        raise ValueError(f"{path}: header says {dims} = {int(np.prod(dims))} bytes, got {len(body)}")
+        raise ValueError(
+            f"{path}: header says {dims} = {int(np.prod(dims))} bytes, got {len(body)}"
+        )
     return np.frombuffer(body, dtype=np.uint8).reshape(dims)
 
 
@@ -439,7 +441,8 @@ def load_dataset(
     has_test = name in ("fashion_mnist", "mnist_test")
     if split == "test" and not has_test:
         raise ValueError(
-            f"{name} has no official test split; use split='heldout' (or load_dataset('mnist_test'))"
+            f"{name} has no official test split; use split='heldout' "
+            "(or load_dataset('mnist_test'))"
         )
 
     if name == "mnist5k":
@@ -447,18 +450,20 @@ def load_dataset(
         train = _u8_to_data(images, labels, "mnist5k/all")
         test = None
     elif name == "fashion_mnist":
-        train = _u8_to_data(*_fashion_raw(str(_fashion_dir()), "train"), "fashion_mnist/all")
-        test = (
-            _u8_to_data(*_fashion_raw(str(_fashion_dir()), "test"), "fashion_mnist/test")
-            if split in ("all", "test")
-            else None
+        d = str(_fashion_dir())
+        train = (
+            None if split == "test" else _u8_to_data(*_fashion_raw(d, "train"), "fashion_mnist/all")
         )
+        test = None
+        if split in ("all", "test"):
+            test = _u8_to_data(*_fashion_raw(d, "test"), "fashion_mnist/test")
     elif name == "mnist_test":
         train = _u8_to_data(*_mnist_test_raw(), "mnist_test/all")
         test = train
     else:  # digits: values 0..16 -> [-1, 1]
         images, labels = _digits_raw()
         train = _u8_to_data(images, labels, "digits/all", scale=8.0)
+        test = None
 
     if split == "test":
         out = test
@@ -492,7 +497,10 @@ def available_datasets() -> list[str]:
     return out
 
 
-_NAME_RE = re.compile(r"^(?P<src>[a-z0-9_]+)/(?P<split>train)(\[heldout_fraction=(?P<f>[^,]+),seed=(?P<s>-?\d+)\])?$")
+_NAME_RE = re.compile(
+    r"^(?P<src>[a-z0-9_]+)/(?P<split>train)"
+    r"(\[heldout_fraction=(?P<f>[^,]+),seed=(?P<s>-?\d+)\])?$"
+)
 
 
 def heldout_for(data: ImageData) -> ImageData | None:
@@ -569,7 +577,9 @@ def synthetic_gaussian(
         ImageData(kind="synthetic"), x (num_classes * N_per_class, ...), y sorted by class.
     """
     if D < 1 or N_per_class < 1 or num_classes < 1:
-        raise ValueError(f"D, N_per_class, num_classes must be >= 1, got {D}, {N_per_class}, {num_classes}")
+        raise ValueError(
+            f"D, N_per_class, num_classes must be >= 1, got {D}, {N_per_class}, {num_classes}"
+        )
     if not spread > 0:
         raise ValueError(f"spread must be > 0, got {spread}")
     shape = {"channels": (D, 1, 1), "row": (1, 1, D)}.get(layout)

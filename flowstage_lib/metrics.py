@@ -80,7 +80,7 @@ class FeatureClassifier(nn.Module):
     Args:
         in_channels: C of the input.
         num_classes: number of logits.
-        width: w above (16 -> ~30k parameters, 64-d features).
+        width: w above (16 -> ~36k parameters, 64-d features).
         image_size: (H, W) of the input (decides the pooling).
     """
 
@@ -184,7 +184,7 @@ def class_accuracy(
     classifier.eval()
     logits = _batched(classifier, x.float(), batch_size, _model_device(classifier))  # (B, K)
     classifier.train(was)
-    return float((logits.argmax(1) == y.cpu()).float().mean())
+    return float((logits.argmax(1) == y.cpu()).double().mean())
 
 
 def extract_features(
@@ -261,8 +261,9 @@ def get_classifier(
             ``mnist_test`` data, the Fashion-MNIST test set for ``fashion_mnist``, when present.
 
     Returns:
-        (classifier in eval mode on the default device, ClassifierReport). With the defaults on
-        mnist5k/train: ~99% held-out accuracy (see the module's measured figures in the book).
+        (classifier in eval mode on the default device, ClassifierReport). Measured with the
+        defaults on mnist5k/train (CPU, ~3 min on 1 contended core): 99.4% on the mnist5k
+        held-out split, 99.0% on the MNIST test set.
     """
     if isinstance(data, str):
         data = load_dataset(data, "train")
@@ -481,7 +482,7 @@ def nearest_neighbours(
         k: neighbours per sample.
 
     Returns:
-        Neighbours(dist (B, k) float32, index (B, k) int64).
+        Neighbours(dist (B, k) float32, index (B, k) int64), on the CPU.
     """
     s = _as_tensor(samples, "samples")
     t = _as_tensor(train_x, "train_x")
@@ -492,8 +493,8 @@ def nearest_neighbours(
         )
     if not 1 <= k <= len(t):
         raise ValueError(f"k must lie in [1, len(train_x)={len(t)}], got {k}")
-    s = s.reshape(len(s), -1).float()  # (B, D)
-    t = t.reshape(len(t), -1).float()  # (N, D)
+    s = s.reshape(len(s), -1).float()  # (B, D), on the samples' device
+    t = t.reshape(len(t), -1).float().to(s.device)  # (N, D)
     t_sq = (t * t).sum(1)  # (N,)
     m = min(len(t), k + candidates)
     dists, idxs = [], []
@@ -503,8 +504,8 @@ def nearest_neighbours(
         cand = d2.topk(m, dim=1, largest=False).indices  # (b, m)
         exact = (a.double()[:, None, :] - t[cand].double()).pow(2).sum(-1).sqrt()  # (b, m)
         d, order = exact.sort(dim=1)
-        dists.append(d[:, :k].float())
-        idxs.append(cand.gather(1, order)[:, :k])
+        dists.append(d[:, :k].float().cpu())
+        idxs.append(cand.gather(1, order)[:, :k].cpu())
     return Neighbours(torch.cat(dists), torch.cat(idxs))
 
 
