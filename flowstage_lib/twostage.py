@@ -14,9 +14,10 @@ Section 2 (Theorem 2.1, appendix Eq. 19), on a small labelled 2-D mixture:
 Section 3 (Figs. 2-3) wraps :func:`flowstage_lib.transition.stage_curves` with the cache:
 
 - :func:`t_grid`: a grid dense near t = 0 (geomspace + linspace).
-- :func:`curves_for`: cached stage curves (MSE to x1 - x0, top-1 weight, entropy) of a data set.
+- :func:`curves_for`: cached stage curves (MSE to x1 - x0, top-1 weight, entropy) of a data set;
+  :func:`synthetic_curves`: the same for unit-Gaussian clouds (Fig. 3), generated on a miss.
 - :func:`data_spread`: the per-dimension spread and effective dimension used by the
-  collapse-time prediction on real data.
+  collapse-time prediction on real data; :func:`collapse_dimension` inverts that prediction.
 """
 
 from __future__ import annotations
@@ -27,8 +28,11 @@ from collections.abc import Sequence
 import numpy as np
 import torch
 
+from flowstage_lib.cache import cached
+from flowstage_lib.data import ImageData, default_device, synthetic_gaussian
 from flowstage_lib.oracle import OracleVelocity
 from flowstage_lib.path import AffinePath, CosinePath, RectifiedFlowPath
+from flowstage_lib.transition import stage_curves
 
 __all__ = [
     "PATHS",
@@ -41,10 +45,20 @@ __all__ = [
     "oracle_trajectories",
     "t_grid",
     "curves_for",
+    "synthetic_curves",
     "data_spread",
+    "collapse_dimension",
 ]
 
 PATHS: dict[str, AffinePath] = {"rectified flow": RectifiedFlowPath(), "cosine": CosinePath()}
+
+# Offsets that give every random draw its own stream. With one seed for both, torch's generator
+# would hand the queries a shifted copy of the data's own draws: e.g. for synthetic_gaussian(D=256)
+# and 256 queries, stage_curves' noise x0 equals the next training point exactly (randint takes 256
+# values, one row), and the posterior "collapses" at t ~ 0.03 instead of ~0.17.
+QUERY_SEED_OFFSET = 1_000_003
+TRAJ_SEED_OFFSET = 2_000_003
+DATA_SEED_OFFSET = 3_000_017
 
 
 # ============================================================================ Section 2
@@ -164,18 +178,19 @@ def theorem_check(
     points x_t drawn from the path's marginal (conditional: from class y), the oracle u*
     (float64), the Eq. 6 typo version, the Bayes-rule MC estimate (``n_mc`` draws, all t) and
     the joint-sample regression (``n_pairs`` pairs, radius h = ``h_rel`` * sigma_t, only for
-    t <= ``joint_max_t``: close to t = 1 a competing training point with a small weight is
-    seen by no accepted pair, so that estimator's SE is underestimated).
+    t <= ``joint_max_t``: once one training point dominates the posterior, every accepted pair
+    comes from it, the targets are exactly linear in x_t and the regression's SE vanishes,
+    while a competitor of small weight that no pair hit still shifts the true mean).
 
     Returns:
         dict of equal-length lists, one row per (path, conditioning, t, query, component):
         path, conditional, t, query, comp, oracle, typo, bayes, bayes_se, joint, joint_se,
-        joint_n.
+        joint_n. Random draws use seed + QUERY_SEED_OFFSET (a stream apart from the data's).
     """
     rows: dict[str, list] = {k: [] for k in (
         "path", "conditional", "t", "query", "comp", "oracle", "typo", "bayes", "bayes_se",
         "joint", "joint_se", "joint_n")}
-    g = torch.Generator().manual_seed(int(seed))
+    g = torch.Generator().manual_seed(int(seed) + QUERY_SEED_OFFSET)
     classes = sorted(set(y.tolist()))
     for pname in paths:
         path = PATHS[pname]
@@ -203,8 +218,8 @@ def theorem_check(
                     bayes[rows_c], bse[rows_c] = bayes_mc_velocity(pool, path, q[rows_c], t,
                                                                    n_mc, g)
                     if t <= joint_max_t:
-                        e, se, n = joint_mc_velocity(pool, path, q[rows_c], t, n_pairs,
-                                                     h_rel * s, g)
+                        e, se, n = joint_mc_velocity(pool, path, q[rows_c], t,
+                                                     n_pairs // len(groups), h_rel * s, g)
                         joint[rows_c], jse[rows_c], jn[rows_c] = e, se, n
                 for j in range(n_queries):
                     for k in range(x.shape[1]):
@@ -257,9 +272,9 @@ def oracle_trajectories(
     Returns:
         dict: traj (n_steps + 1, B, 2), y (B,) requested labels (-1 unconditional),
         nearest (B,) index of the nearest training point of the end point, dist (B,) its
-        distance, second (B,) distance to the second nearest.
+        distance, second (B,) distance to the second nearest. Draws use seed + TRAJ_SEED_OFFSET.
     """
-    g = torch.Generator().manual_seed(int(seed))
+    g = torch.Generator().manual_seed(int(seed) + TRAJ_SEED_OFFSET)
     oracle = OracleVelocity(x, y, path=PATHS[path], dtype=torch.float64)
     z = torch.randn(n_traj, x.shape[1], generator=g, dtype=torch.float64)  # (B, 2)
     yq = torch.randint(int(y.max()) + 1, (n_traj,), generator=g) if conditional else None
@@ -277,11 +292,118 @@ def oracle_trajectories(
 
 # ============================================================================ Section 3
 
+_CURVE_MODULES = ("flowstage_lib.oracle", "flowstage_lib.path", "flowstage_lib.transition",
+                  "flowstage_lib.twostage")
+
 
 def t_grid(n_log: int, n_lin: int, t_min: float = 1e-3, t_split: float = 0.2,
            t_max: float = 0.99) -> list[float]:
-    """Times dense near t = 0: ``n_log`` geometric points in [t_min, t_split) and ``n_lin``
-    linear points in [t_split, t_max], plus t = 0."""
+    """Times dense near t = 0: t = 0, ``n_log`` geometric points in [t_min, t_split) and
+    ``n_lin`` linear points in [t_split, t_max]."""
     a = np.geomspace(t_min, t_split, n_log, endpoint=False)
     b = np.linspace(t_split, t_max, n_lin)
     return [0.0] + [round(float(v), 6) for v in np.concatenate([a, b])]
+
+
+def _curves(data: ImageData, t: Sequence[float], n_queries: int, seed: int,
+            conditional: bool, device: torch.device) -> dict:
+    oracle = OracleVelocity(data.x, data.y if conditional else None, device=device)
+    c = stage_curves(oracle, data.x, data.y, list(t), n_queries=n_queries, seed=seed,
+                     conditional=conditional, progress=False)
+    counts = data.class_counts()
+    return {
+        "name": data.name, "D": data.D,
+        "N": float(counts[counts > 0].float().mean()) if conditional else data.N,
+        "t": c.t.tolist(), "mse": c.mse.tolist(), "mse_se": c.mse_se.tolist(),
+        "top1": c.top1.tolist(), "top1_se": c.top1_se.tolist(), "entropy": c.entropy.tolist(),
+    }
+
+
+def curves_for(data: ImageData, t: Sequence[float], n_queries: int, seed: int,
+               conditional: bool = True) -> dict:
+    """Cached Fig. 2 curves of one data set: MSE(u*, x1 - x0), mean top-1 posterior weight and
+    entropy along ``t`` (class-conditional oracle by default: N = images per class).
+
+    The cache key holds the data's fingerprint, t, n_queries, seed, conditioning and device.
+
+    Returns:
+        dict: name, D, N (mean items per class when conditional), and lists t, mse, mse_se,
+        top1, top1_se, entropy (see :class:`flowstage_lib.transition.StageCurves`).
+    """
+    device = default_device()
+    params = {"data": data.x, "labels": data.y, "t": list(t), "n_queries": n_queries,
+              "seed": seed, "conditional": conditional, "device": device.type}
+    return cached("stage_curves", params,
+                  lambda: _curves(data, t, n_queries, seed, conditional, device),
+                  modules=_CURVE_MODULES)
+
+
+def synthetic_curves(D: int, N: int, t: Sequence[float], n_queries: int, seed: int,
+                     spread: float = 1.0, data_seed: int | None = None) -> dict:
+    """Cached Fig. 3 curves of N iid points from N(0, spread^2 I_D) (generated only on a cache
+    miss). Same output as :func:`curves_for` (one class: conditional = unconditional).
+
+    ``seed`` draws the queries; the data use ``data_seed`` (default seed + DATA_SEED_OFFSET),
+    which must differ from ``seed`` (see ``QUERY_SEED_OFFSET``: one stream for both makes the
+    query noise a copy of training points).
+    """
+    if data_seed is None:
+        data_seed = int(seed) + DATA_SEED_OFFSET
+    if data_seed == seed:
+        raise ValueError("data_seed must differ from seed: queries would reuse the data's draws")
+    device = default_device()
+    params = {"D": D, "N": N, "spread": spread, "data_seed": data_seed, "t": list(t),
+              "n_queries": n_queries, "seed": seed, "device": device.type}
+
+    def compute() -> dict:
+        data = synthetic_gaussian(D, N, num_classes=1, spread=spread, seed=data_seed)
+        return _curves(data, t, n_queries, seed, False, device)
+
+    return cached("synthetic_curves", params, compute, modules=_CURVE_MODULES)
+
+
+def data_spread(data: ImageData) -> dict:
+    """What the collapse-time prediction needs from a real data set (per class, pooled).
+
+    Every class is centred on its own mean (the class-conditional oracle averages within a
+    class); on the pooled centred data X (N, D):
+
+    - ``spread`` = sqrt(||X||_F^2 / (N D)): the root mean per-dimension within-class variance;
+    - ``D_eff`` = tr(C)^2 / tr(C^2), C = X^T X / N: the participation ratio of the within-class
+      covariance (D for isotropic data, small when the variance lies in few directions);
+    - ``spread_eff`` = sqrt(tr(C) / D_eff): the per-direction spread of an isotropic cloud of
+      dimension D_eff with the same total variance;
+    - ``N`` = mean items per class.
+
+    Returns:
+        dict with D, N, spread, D_eff, spread_eff (floats).
+    """
+    x = data.x.reshape(data.N, -1).double()  # (N, D)
+    xc = torch.empty_like(x)
+    for c in data.y.unique():
+        m = data.y == c
+        xc[m] = x[m] - x[m].mean(0)
+    n, d = xc.shape
+    tr = xc.square().sum() / n  # tr(C)
+    gram = xc.T @ xc if d <= n else xc @ xc.T  # same nonzero spectrum
+    tr2 = (gram / n).square().sum()  # tr(C^2)
+    d_eff = float(tr**2 / tr2)
+    counts = data.class_counts()
+    return {"D": d, "N": float(counts[counts > 0].float().mean()),
+            "spread": float((tr / d).sqrt()), "D_eff": d_eff,
+            "spread_eff": float((tr / d_eff).sqrt())}
+
+
+def collapse_dimension(t_c: float, N: float, spread: float = 1.0) -> float:
+    """The dimension D at which the collapse time of N iid points of spread ``spread`` is
+    ``t_c``: the inverse in D of :func:`flowstage_lib.transition.collapse_time`.
+
+    From t_c = r / (r + s), r = sqrt(N^(2/D) - 1): r = s t_c / (1 - t_c) and
+    D = 2 ln N / ln(1 + r^2).
+    """
+    if not 0 < t_c < 1:
+        raise ValueError(f"t_c must lie in (0, 1), got {t_c}")
+    if N <= 1:
+        raise ValueError(f"N must be > 1, got {N}")
+    r = spread * t_c / (1 - t_c)
+    return 2 * math.log(N) / math.log1p(r * r)
