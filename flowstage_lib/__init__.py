@@ -6,13 +6,13 @@ Convention: t = 0 is noise N(0, I), t = 1 is data; rectified flow x_t = t x1 + (
 
 __version__ = "0.1.0"
 
+from flowstage_lib.oracle import OracleVelocity  # noqa: E402
 from flowstage_lib.path import (  # noqa: E402
     AffinePath,
     CosinePath,
     RectifiedFlowPath,
     timestep_shift,
 )
-from flowstage_lib.oracle import OracleVelocity  # noqa: E402
 
 __all__ = [
     "__version__",

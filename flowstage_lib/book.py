@@ -65,7 +65,7 @@ def section_params(section: str, profile: str, namespace: dict[str, Any]) -> Sim
     if section not in table:
         raise ProfileError(f"profile {profile!r} has no section {section!r}")
     values = dict(table[section])
-    for name, default in values.items():
+    for name in values:
         if name not in namespace:
             raise ProfileError(
                 f"notebook {section}: profile {profile!r} sets {name!r}, which the "
@@ -137,8 +137,16 @@ class Results:
         path = self.dir / "claims.csv"
         rows = pd.read_csv(path).to_dict("records") if path.exists() else []
         rows = [r for r in rows if r["id"] != claim_id]
-        rows.append({"id": claim_id, "section": self.section, "claim": claim, "paper": paper,
-                     "ours": ours, "verdict": verdict})
+        rows.append(
+            {
+                "id": claim_id,
+                "section": self.section,
+                "claim": claim,
+                "paper": paper,
+                "ours": ours,
+                "verdict": verdict,
+            }
+        )
         tmp = path.with_suffix(".tmp")
         pd.DataFrame(rows).to_csv(tmp, index=False)
         os.replace(tmp, path)

@@ -26,8 +26,9 @@ import json
 import os
 import tempfile
 import warnings
+from collections.abc import Callable, Iterable
 from pathlib import Path
-from typing import Any, Callable, Iterable, TypeVar
+from typing import Any, TypeVar
 
 import torch
 
@@ -144,7 +145,7 @@ def load(path: str | os.PathLike) -> Any:
     raw = path.read_bytes()
     if not raw.startswith(_MAGIC):
         raise CacheCorruptError(f"{path}: not a flowstage cache file (bad header)")
-    rest = raw[len(_MAGIC):]
+    rest = raw[len(_MAGIC) :]
     digest, sep, payload = rest.partition(b"\n")
     if not sep or hashlib.sha256(payload).hexdigest().encode() != digest:
         raise CacheCorruptError(f"{path}: checksum mismatch (truncated or corrupted)")

@@ -84,14 +84,22 @@ def _stage_hash(section: str, profile: str, overrides: dict[str, Any]) -> str:
     from flowstage_lib.cache import source_hash
 
     h = hashlib.sha256(_notebook(section).read_bytes())
-    h.update(json.dumps([profile, load_profile(profile).get(section), overrides], sort_keys=True,
-                        default=str).encode())
+    h.update(
+        json.dumps(
+            [profile, load_profile(profile).get(section), overrides], sort_keys=True, default=str
+        ).encode()
+    )
     h.update(source_hash(("flowstage_lib",)).encode())
     return h.hexdigest()[:24]
 
 
-def execute(section: str, profile: str, out: Path, overrides: dict[str, Any] | None = None,
-            force: bool = False) -> bool:
+def execute(
+    section: str,
+    profile: str,
+    out: Path,
+    overrides: dict[str, Any] | None = None,
+    force: bool = False,
+) -> bool:
     """Execute one section notebook with papermill into ``out``. Returns False when a finished
     execution with the same inputs is already there (resume), True when it ran."""
     import papermill
@@ -110,8 +118,12 @@ def execute(section: str, profile: str, out: Path, overrides: dict[str, Any] | N
     os.environ["FLOWSTAGE_PROFILE"] = profile
     try:
         papermill.execute_notebook(
-            str(_notebook(section)), str(tmp), parameters={"profile": profile, **overrides},
-            cwd=str(BOOK_DIR), kernel_name="python3", progress_bar=True,
+            str(_notebook(section)),
+            str(tmp),
+            parameters={"profile": profile, **overrides},
+            cwd=str(BOOK_DIR),
+            kernel_name="python3",
+            progress_bar=True,
         )
     finally:
         if env_before is None:
@@ -119,15 +131,20 @@ def execute(section: str, profile: str, out: Path, overrides: dict[str, Any] | N
         else:
             os.environ["FLOWSTAGE_PROFILE"] = env_before
     nb = json.loads(tmp.read_text())
-    nb.setdefault("metadata", {})["flowstage"] = {"hash": key, "status": "ok", "profile": profile,
-                                                  "overrides": overrides}
+    nb.setdefault("metadata", {})["flowstage"] = {
+        "hash": key,
+        "status": "ok",
+        "profile": profile,
+        "overrides": overrides,
+    }
     tmp.write_text(json.dumps(nb, indent=1))
     os.replace(tmp, out)
     return True
 
 
-def build_book(profile: str, force: bool = False, html: bool = True,
-               only: list[str] | None = None) -> Path:
+def build_book(
+    profile: str, force: bool = False, html: bool = True, only: list[str] | None = None
+) -> Path:
     """Execute every section (resuming finished ones) and build the HTML book."""
     stage = BUILD_DIR / profile / "src"
     (stage / "book").mkdir(parents=True, exist_ok=True)
@@ -148,20 +165,36 @@ def build_book(profile: str, force: bool = False, html: bool = True,
     for i, section in enumerate(todo, 1):
         t0 = time.time()
         print(f"[flowstage] ({i}/{len(todo)}) {section} [{profile}]", flush=True)
-        ran = execute(section, profile, stage / "book" / f"{section}.ipynb",
-                      force=force or section == "report")  # the report reads fresh claims
+        ran = execute(
+            section,
+            profile,
+            stage / "book" / f"{section}.ipynb",
+            force=force or section == "report",
+        )  # the report reads fresh claims
         timings[section] = time.time() - t0
-        print(f"[flowstage] {section}: {'executed' if ran else 'up to date (resumed)'} "
-              f"in {timings[section]:.1f} s", flush=True)
+        print(
+            f"[flowstage] {section}: {'executed' if ran else 'up to date (resumed)'} "
+            f"in {timings[section]:.1f} s",
+            flush=True,
+        )
     (BUILD_DIR / profile / "timings.json").write_text(json.dumps(timings, indent=1))
     if not html:
         return stage
     jb = shutil.which("jupyter-book", path=str(Path(sys.executable).parent)) or shutil.which(
-        "jupyter-book")
+        "jupyter-book"
+    )
     if jb is None:
         raise ProfileError("jupyter-book is not installed: run `make book` (it installs it)")
-    cmd = [jb, "build", str(stage), "--path-output", str(BUILD_DIR / profile), "-W", "-n",
-           "--keep-going"]
+    cmd = [
+        jb,
+        "build",
+        str(stage),
+        "--path-output",
+        str(BUILD_DIR / profile),
+        "-W",
+        "-n",
+        "--keep-going",
+    ]
     print("[flowstage]", " ".join(cmd), flush=True)
     subprocess.run(cmd, check=True)
     index = BUILD_DIR / profile / "_build" / "html" / "index.html"
@@ -179,8 +212,11 @@ def refresh_outputs(section: str) -> Path:
     execute(section, "smoke", out, force=True)
     executed = nbformat.read(out, as_version=4)
     nb = nbformat.read(src, as_version=4)
-    done_cells = [c for c in executed.cells  # papermill adds an injected-parameters cell
-                  if "injected-parameters" not in c.metadata.get("tags", [])]
+    done_cells = [
+        c
+        for c in executed.cells  # papermill adds an injected-parameters cell
+        if "injected-parameters" not in c.metadata.get("tags", [])
+    ]
     for cell, done in zip(nb.cells, done_cells, strict=True):
         if cell.cell_type != "code":
             continue
@@ -202,16 +238,24 @@ def main(argv: list[str] | None = None) -> int:
     r = sub.add_parser("run", help="re-run one section notebook with papermill")
     r.add_argument("section")
     r.add_argument("--profile", default="cpu")
-    r.add_argument("-p", "--param", nargs=2, action="append", default=[],
-                   metavar=("NAME", "VALUE"), help="override a parameter (YAML value)")
+    r.add_argument(
+        "-p",
+        "--param",
+        nargs=2,
+        action="append",
+        default=[],
+        metavar=("NAME", "VALUE"),
+        help="override a parameter (YAML value)",
+    )
     r.add_argument("-o", "--output", help="executed notebook path")
     b = sub.add_parser("book", help="execute every section and build the HTML book")
     b.add_argument("--profile", default="cpu")
     b.add_argument("--force", action="store_true", help="re-execute finished sections")
     b.add_argument("--no-html", action="store_true", help="execute only")
     b.add_argument("--only", nargs="+", help="execute only these sections")
-    f = sub.add_parser("refresh-outputs",
-                       help="store smoke outputs of nbval-check-output cells in the notebooks")
+    f = sub.add_parser(
+        "refresh-outputs", help="store smoke outputs of nbval-check-output cells in the notebooks"
+    )
     f.add_argument("sections", nargs="*")
     args = ap.parse_args(argv)
     try:

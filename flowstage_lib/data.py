@@ -570,7 +570,7 @@ def synthetic_gaussian(
         N_per_class: points per class.
         num_classes: number of label groups.
         spread: standard deviation of each coordinate.
-        seed: torch.Generator seed.
+        seed: seed of the data (a stream distinct from any sampler seeded with the same int).
         layout: ``"channels"`` -> items of shape (D, 1, 1); ``"row"`` -> (1, 1, D).
 
     Returns:
@@ -585,7 +585,11 @@ def synthetic_gaussian(
     shape = {"channels": (D, 1, 1), "row": (1, 1, D)}.get(layout)
     if shape is None:
         raise ValueError(f"layout must be 'channels' or 'row', got {layout!r}")
-    g = torch.Generator().manual_seed(int(seed))
+    # A stream of its own: a query sampler seeded with the same integer (e.g. stage_curves(
+    # seed=s)) must not redraw the training points as its noise.
+    g = torch.Generator().manual_seed(
+        int(np.random.SeedSequence([int(seed), 0x5EED]).generate_state(1)[0])
+    )
     n = N_per_class * num_classes
     x = torch.randn(n, D, generator=g, dtype=torch.float32).mul_(spread)  # (N, D)
     y = torch.arange(num_classes).repeat_interleave(N_per_class)  # (N,)

@@ -46,8 +46,11 @@ def image_grid(ax, images, nrow: int, pad: int = 1, value_range=(-1.0, 1.0), tit
     canvas = torch.ones(c, nrow * (h + pad) + pad, ncol * (w + pad) + pad)
     for i in range(b):
         r, q = divmod(i, ncol)
-        canvas[:, pad + r * (h + pad) : pad + r * (h + pad) + h,
-               pad + q * (w + pad) : pad + q * (w + pad) + w] = x[i]
+        canvas[
+            :,
+            pad + r * (h + pad) : pad + r * (h + pad) + h,
+            pad + q * (w + pad) : pad + q * (w + pad) + w,
+        ] = x[i]
     img = canvas.permute(1, 2, 0).squeeze(-1).numpy()
     ax.imshow(img, cmap="gray" if c == 1 else None, vmin=0, vmax=1, interpolation="nearest")
     ax.set_xticks([])

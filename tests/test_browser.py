@@ -29,10 +29,15 @@ SHOTS = cli.BUILD_DIR / "screenshots"
 
 if not (Path(CHROMIUM).exists() and Path(CHROMEDRIVER).exists()):
     if os.environ.get("FLOWSTAGE_REQUIRE_BROWSER") == "1":
-        raise RuntimeError("FLOWSTAGE_REQUIRE_BROWSER=1 but chromium/chromedriver are missing: "
-                           "apt-get install -y chromium chromium-driver")
-    pytest.skip("Debian chromium + chromium-driver not installed (apt-get install -y chromium "
-                "chromium-driver)", allow_module_level=True)
+        raise RuntimeError(
+            "FLOWSTAGE_REQUIRE_BROWSER=1 but chromium/chromedriver are missing: "
+            "apt-get install -y chromium chromium-driver"
+        )
+    pytest.skip(
+        "Debian chromium + chromium-driver not installed (apt-get install -y chromium "
+        "chromium-driver)",
+        allow_module_level=True,
+    )
 
 
 @pytest.fixture(scope="module")
@@ -67,10 +72,18 @@ def driver():
 
     opts = webdriver.ChromeOptions()
     opts.binary_location = CHROMIUM
-    for flag in ("--headless=new", "--no-sandbox", "--disable-gpu", "--disable-quic",
-                 "--no-first-run", "--disable-background-networking", "--disable-sync",
-                 "--disable-component-update", "--disable-dev-shm-usage",
-                 "--window-size=1280,1600"):
+    for flag in (
+        "--headless=new",
+        "--no-sandbox",
+        "--disable-gpu",
+        "--disable-quic",
+        "--no-first-run",
+        "--disable-background-networking",
+        "--disable-sync",
+        "--disable-component-update",
+        "--disable-dev-shm-usage",
+        "--window-size=1280,1600",
+    ):
         opts.add_argument(flag)
     opts.set_capability("goog:loggingPrefs", {"browser": "ALL"})
     drv = webdriver.Chrome(service=Service(executable_path=CHROMEDRIVER), options=opts)
@@ -82,7 +95,8 @@ def driver():
 def _pages(root: Path) -> list[str]:
     skip = ("_static", "_sources", "mathjax", "_images")
     return sorted(
-        str(p.relative_to(root)) for p in root.rglob("*.html")
+        str(p.relative_to(root))
+        for p in root.rglob("*.html")
         if not any(part in skip for part in p.relative_to(root).parts)
     )
 
@@ -104,8 +118,10 @@ return {
   links: Array.from(document.querySelectorAll('a[href]')).map(a => a.href),
   mathSource: document.querySelectorAll('.math, span.math, div.math').length,
   mathTypeset: document.querySelectorAll('mjx-container').length,
-  widgetOutputs: document.querySelectorAll('script[type="application/vnd.jupyter.widget-view+json"]').length,
-  widgetsRendered: document.querySelectorAll('.jupyter-widgets, .widget-box, .widget-slider').length,
+  widgetOutputs: document.querySelectorAll(
+    'script[type="application/vnd.jupyter.widget-view+json"]').length,
+  widgetsRendered: document.querySelectorAll(
+    '.jupyter-widgets, .widget-box, .widget-slider').length,
   height: document.documentElement.scrollHeight,
   title: document.title,
 };

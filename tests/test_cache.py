@@ -55,6 +55,7 @@ def test_corrupted_file_is_detected_and_recomputed(damage):
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
         out = cache.cached("unit", {"a": 2}, lambda: calls.append(1) or value)
+    assert torch.equal(out["v"], value["v"])
     assert calls == [1], "a corrupted cache file must be recomputed, never used"
     assert any("recomputing" in str(w.message) for w in caught)
     assert torch.equal(cache.load(path)["v"], value["v"])

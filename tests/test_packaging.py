@@ -4,9 +4,9 @@ No conda exists on this machine to resolve environment.yml, so the drift check i
 """
 
 import re
-import tomllib
 from pathlib import Path
 
+import tomllib
 import yaml
 
 ROOT = Path(__file__).resolve().parent.parent

@@ -10,7 +10,10 @@ def _dedupe(scripts: list) -> None:
     seen, unique = set(), []
     for script in scripts:
         attrs = getattr(script, "attributes", {}) or {}
-        key = (str(getattr(script, "filename", script) or ""), tuple(sorted(map(str, attrs.items()))))
+        key = (
+            str(getattr(script, "filename", script) or ""),
+            tuple(sorted(map(str, attrs.items()))),
+        )
         if key not in seen:
             seen.add(key)
             unique.append(script)
