@@ -61,10 +61,11 @@ def test_corrupted_file_is_detected_and_recomputed(damage):
     assert torch.equal(cache.load(path)["v"], value["v"])
 
 
-def test_weights_only_loading_refuses_arbitrary_objects(tmp_path):
-    class Evil:
-        pass
+class Evil:
+    """An arbitrary class: a pickled instance must never be loaded from a cache file."""
 
+
+def test_weights_only_loading_refuses_arbitrary_objects(tmp_path):
     path = tmp_path / "evil.pt"
     cache.save({"obj": Evil()}, path)
     with pytest.raises(Exception, match="(?i)weights"):
