@@ -19,9 +19,11 @@ the ||x_t||^2 term cancels in the softmax and
     logit_i = (alpha_t <x_t, x1_i> - alpha_t^2 ||x1_i||^2 / 2) / sigma_t^2.
 
 `OracleVelocity` evaluates this exactly (no truncation to nearest neighbours) by streaming over
-chunks of the data with an online softmax (running max, normaliser, weighted sum, top-k and
+chunks of the data with an online softmax (running offset, normaliser, weighted sum, top-k and
 entropy), so memory is O(B * chunk + B * D) beyond the stored data whatever N is, and the work
-is two matmuls per chunk (4 B N D flops in all).
+is two matmuls per chunk (4 B N D flops in all). It stores one copy of the data in the compute
+dtype, sorted by label and centred, as rows [x1_i - mu, ||x1_i - mu||^2, 1] so that the logit
+bias and the softmax normaliser come out of the matmuls.
 """
 
 from __future__ import annotations
@@ -39,6 +41,9 @@ __all__ = ["OracleStats", "OracleVelocity"]
 
 _DEFAULT_CHUNK_BYTES = 64 * 2**20  # logits buffer budget (B x chunk) per streaming step
 _LAZY = 10.0  # move the softmax offset only when a logit exceeds it by this much
+# exp(l - m) is floored at exp(floor), the smallest normal number being ~e^-87 (fp32) and
+# ~e^-708 (fp64): denormals are slow, and weights below e^floor are far below rounding.
+_EXP_FLOOR = {torch.float32: -80.0, torch.float64: -700.0}
 
 
 @dataclass
@@ -91,7 +96,9 @@ class OracleVelocity:
             device). CUDA works.
         center: store the data centred on its mean (exact: distances are shift invariant when
             x_t is shifted by alpha_t * mean) -- this shrinks ||x1_i|| and hence the fp32
-            rounding error of the logits.
+            rounding error of the logits. The oracle always keeps its own copy of the data
+            (N x (D + 2) values, padded to a multiple of 16 for D >= 64); the caller may drop
+            theirs.
         chunk_bytes: memory budget of the logits buffer when `chunk_size` is None.
 
     Numerical note (fp32 near t -> 1):
@@ -122,9 +129,13 @@ class OracleVelocity:
         if isinstance(data, np.ndarray):
             data = torch.from_numpy(data)
         if not isinstance(data, torch.Tensor):
-            raise TypeError(f"data must be a torch tensor or numpy array, got {type(data).__name__}")
+            raise TypeError(
+                f"data must be a torch tensor or numpy array, got {type(data).__name__}"
+            )
         if data.ndim < 1 or data.shape[0] == 0 or data.numel() == 0:
-            raise ValueError(f"data must be a non-empty (N, *shape) array, got shape {tuple(data.shape)}")
+            raise ValueError(
+                f"data must be a non-empty (N, *shape) array, got shape {tuple(data.shape)}"
+            )
         if data.is_complex() or data.dtype == torch.bool:
             raise TypeError(f"data must be real-valued, got dtype {data.dtype}")
         if dtype is None:
@@ -179,10 +190,10 @@ class OracleVelocity:
             for s in range(0, n, rows):
                 mu += flat[s : s + rows].to(self.device, torch.float64).sum(0)
             mu /= n
-        # Augmented rows [x1_i - mu, ||x1_i - mu||^2, 1, 0 ...] (width padded to a multiple of
-        # 16): the bias of the logits and the softmax normaliser then come out of the two
-        # matmuls instead of extra passes over the (B, chunk) logits.
-        self._width = -(-(d + 2) // 16) * 16
+        # Augmented rows [x1_i - mu, ||x1_i - mu||^2, 1, 0 ...] (width padded to a multiple
+        # of 16 when D >= 64): the bias of the logits and the softmax normaliser then come out
+        # of the two matmuls instead of extra passes over the (B, chunk) logits.
+        self._width = d + 2 if d < 64 else -(-(d + 2) // 16) * 16
         aug = torch.zeros((n, self._width), dtype=dtype, device=self.device)  # (N, D')
         perm_src = None if self._perm is None else self._perm.to(flat.device)
         for s in range(0, n, rows):
@@ -191,13 +202,12 @@ class OracleVelocity:
             src = src.to(self.device, torch.float64)  # (rows, D)
             if not torch.isfinite(src).all():
                 raise ValueError("data contains NaN or inf")
-            src -= mu
-            aug[s:e, :d] = src
+            aug[s:e, :d] = src - mu  # never in place: src may be the caller's tensor
             aug[s:e, d] = aug[s:e, :d].to(torch.float64).square().sum(1)  # of the stored values
             aug[s:e, d + 1] = 1.0
         self._aug = aug  # (N, D') compute dtype, sorted by label, centred
         self._mu = mu.to(dtype)  # (D,)
-        self.mean = (self._mu + 0).reshape(self.data_shape)  # data mean, (*shape)
+        self.data_mean = mu.to(dtype).reshape(self.data_shape)  # (*shape)
 
     # ------------------------------------------------------------------ validation
     def _check_x(self, x_t) -> torch.Tensor:
@@ -208,34 +218,43 @@ class OracleVelocity:
         if x_t.is_complex() or x_t.dtype == torch.bool:
             raise TypeError(f"x_t must be real-valued, got dtype {x_t.dtype}")
         if x_t.ndim != 1 + len(self.data_shape) or tuple(x_t.shape[1:]) != self.data_shape:
+            shape = ", ".join(map(str, self.data_shape))
             raise ValueError(
-                f"x_t must have shape (B, *data_shape) = (B, {', '.join(map(str, self.data_shape))})"
-                f", got {tuple(x_t.shape)}"
+                f"x_t must have shape (B, *data_shape) = (B, {shape}), got {tuple(x_t.shape)}"
             )
         x = x_t.to(self.device, self.dtype).reshape(x_t.shape[0], self.dim)  # (B, D)
         if not torch.isfinite(x).all():
             raise ValueError("x_t contains NaN or inf")
         return x
 
-    def _check_t(self, t, b: int) -> torch.Tensor:
+    def _check_t(self, t, b: int) -> float | torch.Tensor:
+        """A float (one time for the batch) or a (B,) float64 tensor, in [0, 1)."""
         if isinstance(t, bool):
             raise TypeError("t must be a float or a tensor, got bool")
-        if isinstance(t, (int, float, np.integer, np.floating)):
-            tt = torch.full((b,), float(t), dtype=torch.float64, device=self.device)
-        elif isinstance(t, (torch.Tensor, np.ndarray)):
-            tt = torch.as_tensor(t).to(self.device, torch.float64)
+        if isinstance(t, (torch.Tensor, np.ndarray)):
+            tt = torch.as_tensor(t)
             if tt.ndim == 0:
-                tt = tt.expand(b)
+                t = tt.item()
             elif tuple(tt.shape) != (b,):
-                raise ValueError(f"t must be a float or a (B,) = ({b},) tensor, got {tuple(tt.shape)}")
-        else:
+                raise ValueError(
+                    f"t must be a float or a (B,) = ({b},) tensor, got {tuple(tt.shape)}"
+                )
+        elif not isinstance(t, (int, float, np.integer, np.floating)):
             raise TypeError(f"t must be a float or a tensor, got {type(t).__name__}")
+        if not isinstance(t, torch.Tensor):
+            t = float(t)
+            if not math.isfinite(t):
+                raise ValueError(f"t must be finite, got {t}")
+            if not 0.0 <= t < 1.0:
+                raise ValueError(f"t must lie in [0, 1) (t = 1 is singular: sigma_1 = 0), got {t}")
+            return t
+        tt = tt.to(self.device, torch.float64)
         if not torch.isfinite(tt).all():
             raise ValueError("t must be finite, got NaN or inf")
-        if bool((tt < 0).any()) or bool((tt >= 1).any()):
-            bad = tt[(tt < 0) | (tt >= 1)][0].item()
+        bad = (tt < 0) | (tt >= 1)
+        if bool(bad.any()):
             raise ValueError(
-                f"t must lie in [0, 1) (t = 1 is singular: sigma_1 = 0), got t = {bad}"
+                f"t must lie in [0, 1) (t = 1 is singular: sigma_1 = 0), got {tt[bad][0].item()}"
             )
         return tt  # (B,) float64
 
@@ -254,7 +273,9 @@ class OracleVelocity:
             if yy.ndim == 0:
                 yy = yy.expand(b)
             elif tuple(yy.shape) != (b,):
-                raise ValueError(f"y must be an int or a (B,) = ({b},) tensor, got {tuple(yy.shape)}")
+                raise ValueError(
+                    f"y must be an int or a (B,) = ({b},) tensor, got {tuple(yy.shape)}"
+                )
         else:
             raise TypeError(f"y must be an int or an integer tensor, got {type(y).__name__}")
         for c in torch.unique(yy).tolist():
@@ -291,7 +312,7 @@ class OracleVelocity:
 
         Args:
             xc: centred queries x_t - alpha_t mu, (b, D) compute dtype.
-            alpha, sigma: (b,) float64 schedule values.
+            alpha, sigma: floats or (b,) float64 schedule values.
             k: running top-k size (k = 1 uses the argmax of the max reduction).
             entropy: also accumulate the posterior entropy.
             index: also track the argmax (top-1 position).
@@ -299,8 +320,9 @@ class OracleVelocity:
         b, d = xc.shape
         dt, dev = self.dtype, self.device
         q = torch.zeros(b, self._width, dtype=dt, device=dev)  # (b, D') augmented query
-        q[:, :d] = xc * (alpha / sigma**2).to(dt).unsqueeze(1)  # alpha / sigma^2 x_t
-        q[:, d] = (-(alpha**2) / (2 * sigma**2)).to(dt)  # times ||x1_i||^2
+        q[:, :d] = xc * self._col(alpha / sigma**2)  # alpha / sigma^2 x_t
+        negc = -(alpha**2) / (2 * sigma**2)  # times ||x1_i||^2
+        q[:, d] = negc if isinstance(negc, float) else negc.to(dt)
         n = min(self._chunk(b), hi - lo)
         buf = torch.empty(b * n, dtype=dt, device=dev)
         buf2 = torch.empty(b * n, dtype=dt, device=dev) if entropy else None
@@ -310,6 +332,7 @@ class OracleVelocity:
         acc = torch.zeros(b, self._width, dtype=dt, device=dev)  # (b, D') [sum p x1, ., sum p]
         ent = torch.zeros(b, dtype=dt, device=dev)  # sum_i p_i (l_i - m)
         tk_val = tk_pos = None  # (b, k) running top-k of l_i - m and their positions
+        floor = _EXP_FLOOR[dt] if dev.type == "cpu" else None  # GPUs: denormals are fast
         sync_free = dev.type != "cpu"  # on accelerators always shift instead of testing
         for s in range(lo, hi, n):
             e = min(s + n, hi)
@@ -337,13 +360,18 @@ class OracleVelocity:
                 shift = torch.where(cmax > _LAZY, cmax, torch.zeros_like(cmax))
             if s == lo or sync_free or bool((shift != 0).any()):
                 logit.sub_(shift.unsqueeze(1))
-                rescale = torch.exp(-shift)  # (b,)
-                ent = rescale * (ent - shift * acc[:, d + 1])
-                acc.mul_(rescale.unsqueeze(1))
+                if s != lo:  # (accumulators are still 0 on the first chunk)
+                    rescale = torch.exp(-shift)  # (b,) in (0, e^-_LAZY] or 1
+                    ent = rescale * (ent - shift * acc[:, d + 1])
+                    acc.mul_(rescale.unsqueeze(1))
                 m = m + shift
                 top = top - shift
                 if tk_val is not None:
                     tk_val = tk_val - shift.unsqueeze(1)
+            # Floor at e^floor (a normal number): denormal results make exp ~10x slower on
+            # x86 CPUs; this changes sum_i p_i by < N e^floor relative, far below rounding.
+            if floor is not None:
+                logit.clamp_(min=floor)
             if entropy:
                 p = buf2[: b * c].view(b, c)
                 torch.exp(logit, out=p)
@@ -352,6 +380,11 @@ class OracleVelocity:
                 p = logit.exp_()  # (b, c) unnormalised weights, <= e^_LAZY
             acc.addmm_(p, X)  # (b, D')
         norm = acc[:, d + 1]  # (b,) sum_i exp(l_i - m)
+        if not bool(torch.isfinite(m).all()):
+            raise ValueError(
+                f"t is too close to 1 for {self.dtype}: the logits (~ 1 / sigma_t^2) overflow; "
+                "use dtype=torch.float64 or a smaller t"
+            )
         return _Stream(
             mean_c=acc[:, :d] / norm.unsqueeze(1),
             log_norm=m + torch.log(norm),
@@ -366,14 +399,14 @@ class OracleVelocity:
         """Validate, group the batch by label, stream each group; return (x, tt, parts)."""
         x = self._check_x(x_t)  # (B, D)
         b = x.shape[0]
-        tt = self._check_t(t, b)  # (B,)
+        tt = self._check_t(t, b)  # float or (B,)
         yy = self._check_y(y, b)
-        alpha, sigma = self.path.alpha(tt), self.path.sigma(tt)  # (B,) float64
-        if not bool((sigma > 0).all()):
+        alpha, sigma = self.path.alpha(tt), self.path.sigma(tt)  # float or (B,) float64
+        if not (sigma > 0 if isinstance(sigma, float) else bool((sigma > 0).all())):
             raise ValueError("t must give sigma_t > 0 for this path (t = 1 is singular)")
         if b == 0:
             return x, tt, []
-        xc = x - alpha.to(self.dtype).unsqueeze(1) * self._mu  # (B, D) centred
+        xc = x - self._col(alpha) * self._mu  # (B, D) centred
         if yy is None:
             groups = [(None, 0, self.num_samples)]
         else:
@@ -390,9 +423,14 @@ class OracleVelocity:
             if rows is None:
                 res = self._stream(xc, alpha, sigma, lo, hi, k, entropy, index)
             else:
-                res = self._stream(xc[rows], alpha[rows], sigma[rows], lo, hi, k, entropy, index)
+                a_r, s_r = (v if isinstance(v, float) else v[rows] for v in (alpha, sigma))
+                res = self._stream(xc[rows], a_r, s_r, lo, hi, k, entropy, index)
             parts.append((rows, res))
         return x, tt, parts
+
+    def _col(self, v: float | torch.Tensor) -> float | torch.Tensor:
+        """A float, or a (b,) tensor as a (b, 1) column in the compute dtype."""
+        return v if isinstance(v, float) else v.to(self.dtype).unsqueeze(1)
 
     def _gather(self, b: int, parts, field: str) -> torch.Tensor:
         """Assemble a per-row field from the label groups into a (B, *trailing) tensor."""
@@ -445,8 +483,8 @@ class OracleVelocity:
         if b == 0:
             return x.reshape(0, *self.data_shape)
         mean = self._gather(b, parts, "mean_c") + self._mu  # (B, D)
-        A, B = self.path.oracle_coefficients(tt)  # (B,) float64
-        u = A.to(self.dtype).unsqueeze(1) * mean + B.to(self.dtype).unsqueeze(1) * x
+        A, B = self.path.oracle_coefficients(tt)  # float or (B,) float64
+        u = self._col(A) * mean + self._col(B) * x  # (B, D)
         return u.reshape(b, *self.data_shape)
 
     __call__ = velocity

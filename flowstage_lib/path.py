@@ -19,7 +19,6 @@ from __future__ import annotations
 import math
 from abc import ABC, abstractmethod
 from dataclasses import dataclass
-from typing import Union
 
 import numpy as np
 import torch
@@ -32,7 +31,7 @@ __all__ = [
     "timestep_shift",
 ]
 
-Time = Union[float, np.ndarray, torch.Tensor]
+Time = float | np.ndarray | torch.Tensor
 
 
 def _sin(t: Time) -> Time:
@@ -117,9 +116,7 @@ class AffinePath(ABC):
     def d_sigma(self, t: Time) -> Time:
         """Time derivative sigma'_t."""
 
-    def sample(
-        self, x0: torch.Tensor, x1: torch.Tensor, t: float | torch.Tensor
-    ) -> PathSample:
+    def sample(self, x0: torch.Tensor, x1: torch.Tensor, t: float | torch.Tensor) -> PathSample:
         """Point on the path and its CFM target (Eq. 2-3).
 
         Args:
@@ -206,7 +203,8 @@ def timestep_shift(t: Time, s: float) -> Time:
     """Timestep shift t_m = s t / (1 + (s - 1) t) (paper Sec. 5.1, Table 2; LightningDiT).
 
     s < 1 spends more of a uniform grid on early (navigation) times, s > 1 on late ones;
-    s = 1 is the identity. Maps [0, 1] onto [0, 1] monotonically (0 -> 0, 1 -> 1).
+    s = 1 is the identity. Maps [0, 1] onto [0, 1] monotonically, 0 -> 0 and 1 -> 1 exactly
+    (evaluated as s t / (s t + 1 - t)).
 
     Args:
         t: times in [0, 1]: a float, numpy array or tensor.
@@ -220,4 +218,5 @@ def timestep_shift(t: Time, s: float) -> Time:
     s = float(s)
     if not (s > 0 and math.isfinite(s)):
         raise ValueError(f"s must be a finite number > 0, got {s}")
-    return s * t / (1.0 + (s - 1.0) * t)
+    st = s * t
+    return st / (st + (1.0 - t))  # = s t / (1 + (s - 1) t), exact at t = 0 and t = 1
