@@ -131,6 +131,10 @@ def execute(
         else:
             os.environ["FLOWSTAGE_PROFILE"] = env_before
     nb = json.loads(tmp.read_text())
+    for cell in nb["cells"]:  # the book shows parameters folded ("show code cell source")
+        tags = cell.setdefault("metadata", {}).setdefault("tags", [])
+        if {"parameters", "injected-parameters"} & set(tags) and "hide-input" not in tags:
+            tags.append("hide-input")
     nb.setdefault("metadata", {})["flowstage"] = {
         "hash": key,
         "status": "ok",
