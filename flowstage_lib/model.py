@@ -3,7 +3,7 @@ oracle velocity u*(x_t, t | y) of Theorem 2.1).
 
 Every network has the same call signature::
 
-    v = model(x, t, y)   # x (B, *input_shape), t (B,) float in [0, 1], y (B,) int64 -> (B, *input_shape)
+    v = model(x, t, y)  # x (B, *shape), t (B,) float in [0, 1], y (B,) int64 -> (B, *shape)
 
 ``y == num_classes`` is the *null class* (the unconditional branch used by classifier-free
 guidance, trained by label dropping, Table 4); a model built with ``num_classes = 0`` is
@@ -108,7 +108,7 @@ class LabelEmbedder(nn.Module):
         self.table = nn.Embedding(num_classes + 1, width)
 
     def forward(self, y: torch.Tensor) -> torch.Tensor:
-        if y.min() < 0 or y.max() > self.num_classes:
+        if y.device.type == "cpu" and (y.min() < 0 or y.max() > self.num_classes):
             raise ValueError(f"labels must lie in [0, {self.num_classes}] (null = num_classes)")
         return self.table(y)  # (B, width)
 
@@ -354,14 +354,16 @@ class DiT(nn.Module):
 # Residual MLP (cpu-profile workhorse)
 # --------------------------------------------------------------------------------------
 
-#: Residual-MLP ladder (the ``cpu`` profile's S / B / L). ``width`` x ``depth`` residual
-#: blocks with hidden width ``width * mlp_ratio``; params for 1x28x28 inputs and 10 classes
-#: are in the comments (``count_params``). Feasibility note: width 1024 x 4 blocks reached
-#: 81% class accuracy (CFG 1) after ~4600 steps of batch 128.
+#: Residual-MLP ladder (the ``cpu`` profile's S / B / L): ``depth`` adaLN-Zero residual blocks
+#: of width ``width`` (hidden ``width * mlp_ratio``), conditioning width ``cond_dim``. Chosen by
+#: measurement (batch 128, lr 1e-3, 3000 steps, 500 class-conditional samples, 50 Euler
+#: steps, an independent CNN judge): class accuracy at CFG 1 / CFG 2 of S 67% / 98%,
+#: B 85% / 99%, L 88% / 100%; a width below D = 784 (512) stalls at ~20% (input bottleneck).
+#: Params for 1x28x28 inputs, 10 classes: S 4.41 M, B 6.91 M, L 10.93 M.
 MLP_SIZES: dict[str, dict[str, Any]] = {
-    "S": dict(width=512, depth=3, mlp_ratio=2.0),  # ~3.4 M params
-    "B": dict(width=1024, depth=4, mlp_ratio=2.0),  # ~ M params
-    "L": dict(width=1536, depth=5, mlp_ratio=2.0),  # ~ M params
+    "S": dict(width=768, depth=2, mlp_ratio=1.0, cond_dim=128),  # 4.41 M params
+    "B": dict(width=1024, depth=2, mlp_ratio=1.0, cond_dim=128),  # 6.91 M params
+    "L": dict(width=1024, depth=3, mlp_ratio=1.0, cond_dim=256),  # 10.93 M params
 }
 
 
@@ -404,8 +406,8 @@ class MLPFlow(nn.Module):
         input_shape: tuple[int, ...],
         num_classes: int = 10,
         width: int = 1024,
-        depth: int = 4,
-        mlp_ratio: float = 2.0,
+        depth: int = 2,
+        mlp_ratio: float = 1.0,
         cond_dim: int | None = None,
     ):
         super().__init__()
@@ -476,7 +478,7 @@ class TinyMLP(nn.Module):
         self.y_embed = nn.Embedding(num_classes + 1, t_dim) if num_classes > 0 else None
         dims = [D + t_dim * (2 if num_classes > 0 else 1)] + [hidden] * layers
         mods: list[nn.Module] = []
-        for a, b in zip(dims[:-1], dims[1:]):
+        for a, b in zip(dims[:-1], dims[1:], strict=True):
             mods += [nn.Linear(a, b), nn.SiLU()]
         self.net = nn.Sequential(*mods, nn.Linear(hidden, D))
 
@@ -537,6 +539,6 @@ def build_model(spec: ModelSpec) -> nn.Module:
     return cls(spec.input_shape, num_classes=spec.num_classes, **spec.kwargs())
 
 
-def count_params(model: nn.Module, trainable_only: bool = True) -> int:
-    """Number of (trainable) parameters."""
+def count_params(model: nn.Module, trainable_only: bool = False) -> int:
+    """Number of parameters (only those with requires_grad when ``trainable_only``)."""
     return sum(p.numel() for p in model.parameters() if p.requires_grad or not trainable_only)

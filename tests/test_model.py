@@ -1,0 +1,116 @@
+"""Velocity networks: shapes, adaLN-Zero init, null-class handling, specs."""
+
+import pytest
+import torch
+
+from flowstage_lib.model import (
+    DIT_SIZES,
+    MLP_SIZES,
+    DiT,
+    MLPFlow,
+    ModelSpec,
+    TinyMLP,
+    build_model,
+    count_params,
+    timestep_embedding,
+)
+
+SMALL = {
+    "dit": dict(depth=2, width=32, heads=2, patch=2),
+    "mlp": dict(width=64, depth=2),
+    "tiny": dict(hidden=16, layers=2),
+}
+
+
+@pytest.fixture(autouse=True)
+def _one_thread():
+    """One intra-op thread: on a shared 2-core machine, 2 OpenMP threads on small ops are
+    ~10x slower (spin-waits under contention); results do not depend on it."""
+    n = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(n)
+
+
+@pytest.mark.parametrize(
+    "family,shape",
+    [("dit", (1, 8, 8)), ("dit", (3, 4, 6)), ("mlp", (1, 8, 8)), ("mlp", (5,)), ("tiny", (2,))],
+)
+@pytest.mark.parametrize("num_classes", [0, 3])
+def test_output_shape(family, shape, num_classes):
+    torch.manual_seed(0)
+    model = build_model(ModelSpec(family, "S", shape, num_classes, SMALL[family]))
+    x = torch.randn(4, *shape)
+    t = torch.rand(4)
+    y = torch.tensor([0, 1, 2, 3]) if num_classes else None
+    assert model(x, t, y).shape == (4, *shape)
+    # scalar t broadcasts; y=None means null class / unconditional
+    assert model(x, torch.tensor(0.3), None).shape == (4, *shape)
+
+
+@pytest.mark.parametrize("family", ["dit", "mlp"])
+def test_adaln_zero_gives_zero_output_at_init(family):
+    torch.manual_seed(0)
+    model = build_model(ModelSpec(family, "S", (1, 8, 8), 10, SMALL[family]))
+    out = model(torch.randn(3, 1, 8, 8), torch.rand(3), torch.tensor([0, 5, 10]))
+    assert torch.equal(out, torch.zeros_like(out))
+
+
+@pytest.mark.parametrize("family", ["dit", "mlp", "tiny"])
+def test_null_class(family):
+    """y == num_classes is the null class; y=None is the same; labels beyond are rejected."""
+    shape = (2,) if family == "tiny" else (1, 8, 8)
+    torch.manual_seed(0)
+    model = build_model(ModelSpec(family, "S", shape, 4, SMALL[family]))
+    for p in model.parameters():  # leave the zero init so the class embedding matters
+        torch.nn.init.normal_(p, std=0.1)
+    x, t = torch.randn(2, *shape), torch.rand(2)
+    null = model(x, t, torch.full((2,), 4))
+    assert torch.allclose(model(x, t, None), null)
+    assert not torch.allclose(model(x, t, torch.zeros(2, dtype=torch.long)), null)
+    if family != "tiny":
+        with pytest.raises(ValueError, match="labels"):
+            model(x, t, torch.full((2,), 5))
+
+
+def test_dit_unpatchify_inverts_patch_layout():
+    model = DiT((3, 4, 6), num_classes=0, depth=1, width=16, heads=2, patch=2)
+    img = torch.arange(2 * 3 * 4 * 6, dtype=torch.float32).reshape(2, 3, 4, 6)
+    # patchify by hand in the unpatchify layout: token (i, j) holds (p, p, C)
+    p = 2
+    tok = img.reshape(2, 3, 2, p, 3, p).permute(0, 2, 4, 3, 5, 1).reshape(2, 6, p * p * 3)
+    assert torch.equal(model.unpatchify(tok), img)
+
+
+def test_timestep_embedding_matches_formula_float64():
+    t = torch.tensor([0.0, 0.25, 1.0])
+    e = timestep_embedding(t, 6, max_period=100.0)
+    f = torch.tensor([100.0 ** (-k / 3) for k in range(3)], dtype=torch.float64)
+    ref = torch.cat([torch.cos(t.double()[:, None] * f), torch.sin(t.double()[:, None] * f)], 1)
+    assert torch.allclose(e.double(), ref, atol=1e-6)
+    assert timestep_embedding(t, 7).shape == (3, 7)
+
+
+def test_ladders_grow_and_spec_roundtrip():
+    for sizes in (DIT_SIZES, MLP_SIZES):
+        assert list(sizes) == ["S", "B", "L"]
+    # params grow along the ladders (DiT by depth x width^2: building DiT-L takes seconds)
+    n = {s: count_params(build_model(ModelSpec("mlp", s))) for s in MLP_SIZES}
+    d = {s: DIT_SIZES[s]["depth"] * DIT_SIZES[s]["width"] ** 2 for s in DIT_SIZES}
+    assert n["S"] < n["B"] < n["L"] and d["S"] < d["B"] < d["L"]
+    assert 4.3e6 < n["S"] < 4.5e6 and 6.8e6 < n["B"] < 7.0e6 and 10.8e6 < n["L"] < 11.0e6
+    spec = ModelSpec("mlp", "B", [1, 8, 8], 10, {"width": 32})
+    assert spec.input_shape == (1, 8, 8) and spec.kwargs()["width"] == 32
+    assert isinstance(build_model(spec), MLPFlow)
+    assert isinstance(build_model(ModelSpec("tiny", "S", (2,), 0)), TinyMLP)
+    with pytest.raises(ValueError):
+        ModelSpec("cnn")
+    with pytest.raises(ValueError):
+        ModelSpec("mlp", "XXL")
+
+
+def test_count_params():
+    m = torch.nn.Linear(3, 2)
+    assert count_params(m) == 8
+    m.bias.requires_grad_(False)
+    assert count_params(m, trainable_only=True) == 6 and count_params(m) == 8
