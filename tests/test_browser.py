@@ -16,6 +16,7 @@ import http.server
 import os
 import shutil
 import threading
+import time
 from pathlib import Path
 from urllib.parse import unquote, urlparse
 
@@ -126,6 +127,37 @@ return {
   title: document.title,
 };
 """
+
+
+_VISIBLE_WIDGET_IMAGES = """
+return Array.from(document.querySelectorAll('.jupyter-widgets img, .widget-image'))
+  .filter(i => i.offsetParent !== null).map(i => i.src.slice(-64)).join('|');
+"""
+
+
+def test_explorer_sliders_switch_precomputed_frames(html_root, server, driver):
+    """In the static book, moving a slider of the explorer shows another precomputed figure
+    (jslink runs in the browser: no kernel needed)."""
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.common.keys import Keys
+
+    page = html_root / "book" / "explorer.html"
+    if not page.exists():
+        pytest.fail("the book has no explorer page")
+    driver.get(f"{server}/book/explorer.html")
+    driver.implicitly_wait(10)
+    handles = driver.find_elements(By.CSS_SELECTOR, ".noUi-handle")
+    assert handles, "the explorer's sliders did not render"
+    before = driver.execute_script(_VISIBLE_WIDGET_IMAGES)
+    driver.execute_script("arguments[0].scrollIntoView({block: 'center'});", handles[0])
+    handles[0].click()
+    handles[0].send_keys(Keys.ARROW_RIGHT)
+    driver.implicitly_wait(0)
+    for _ in range(20):
+        if driver.execute_script(_VISIBLE_WIDGET_IMAGES) != before:
+            break
+        time.sleep(0.25)
+    assert driver.execute_script(_VISIBLE_WIDGET_IMAGES) != before, "slider did not switch frames"
 
 
 def test_every_page_renders(html_root, server, driver):
