@@ -91,3 +91,28 @@ def test_failing_notebook_fails_loudly(tmp_book):
     with pytest.raises(papermill.PapermillExecutionError, match="boom"):
         cli.execute("bad", "smoke", out)
     assert not out.exists(), "a failed section must not look finished"
+
+
+def test_killed_book_build_resumes_from_finished_sections(tmp_book, monkeypatch):
+    """A build that dies in its second section re-executes only that section when restarted."""
+    import papermill
+
+    flag = tmp_book / "fail-once"
+    flag.write_text("1")
+    _notebook(tmp_book / "book" / "first.ipynb")
+    _notebook(
+        tmp_book / "book" / "second.ipynb",
+        body=f"import pathlib\nif pathlib.Path({str(flag)!r}).exists(): raise SystemExit('killed')",
+    )
+    monkeypatch.setattr(cli, "sections", lambda: ["first", "second"])
+    with pytest.raises(papermill.PapermillExecutionError):
+        cli.build_book("smoke", html=False)
+    staged = tmp_book / "_build" / "smoke" / "src" / "book"
+    first_mtime = (staged / "first.ipynb").stat().st_mtime_ns
+    assert not (staged / "second.ipynb").exists()
+    flag.unlink()
+    cli.build_book("smoke", html=False)
+    assert (staged / "first.ipynb").stat().st_mtime_ns == first_mtime, "finished section re-ran"
+    assert (
+        json.loads((staged / "second.ipynb").read_text())["metadata"]["flowstage"]["status"] == "ok"
+    )
