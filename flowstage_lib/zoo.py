@@ -78,11 +78,7 @@ ZOO_PRESETS: dict[str, ZooPreset] = {
     ),
     "cpu": ZooPreset(
         family="mlp",
-        sizes={
-            "S": {},
-            "B": {},
-            "L": {},
-        },  # MLP_SIZES: 768x2 (4.4 M), 1024x2 (6.9 M), 1024x3 (10.9 M)
+        sizes={"S": {}, "B": {}, "L": {}},  # MLP_SIZES: 768x2, 1024x2, 1024x3 (4.4/6.9/10.9 M)
         train=TrainConfig(
             steps=4000,
             batch_size=128,
@@ -94,7 +90,21 @@ ZOO_PRESETS: dict[str, ZooPreset] = {
         ),
         main_size="B",
         cfg_scale=2.0,
-        notes="(filled in from measurements)",
+        notes=(
+            "Measured on mnist5k/train, 4000 steps; 500 class-conditional samples (50 per "
+            "digit), 50 Euler steps; judge metrics.get_classifier (99.4% held-out); Frechet "
+            "distance (FD) in its features vs the 500-image held-out split (500 real training "
+            "images: 0.12). Class accuracy at CFG 1 / 1.5 / 2 / 3 and FD: "
+            "S 18/31/43/67%, FD 31.7/24.5/19.0/13.6; "
+            "B 42/69/86/92%, FD 18.7/12.3/9.1/6.8; "
+            "L 49/72/85/92%, FD 16.5/11.1/8.5/6.7. "
+            "B at budget 2 (8000 steps): 67% (CFG 1), 96% (CFG 2), FD 9.4 / 3.9. "
+            "An independent max-pool CNN judge gives B 88% at CFG 1 and 100% at CFG 2: the "
+            "library classifier is noise-sensitive (99.4% -> 37% under N(0, 0.2^2) pixel "
+            "noise), so its accuracy mostly measures how clean the samples are. "
+            "Training speed with 1 thread on the shared 2-core machine: S 11, B 6.4, L 4.4 "
+            "steps/s (6, 10.5 and 15 min for 4000 steps; 2 contended threads were 3-6x slower)."
+        ),
     ),
     "gpu": ZooPreset(
         family="dit",
