@@ -65,7 +65,10 @@ DATA_SEED_OFFSET = 3_000_017
 
 
 def toy_mixture_2d(
-    num_classes: int = 3, n_per_class: int = 4, radius: float = 2.0, spread: float = 0.6,
+    num_classes: int = 3,
+    n_per_class: int = 4,
+    radius: float = 2.0,
+    spread: float = 0.6,
     seed: int = 0,
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """A small labelled 2-D data set: ``n_per_class`` points around each of ``num_classes``
@@ -84,12 +87,20 @@ def toy_mixture_2d(
 
 
 def _coefs(path: AffinePath, t: float) -> tuple[float, float, float, float]:
-    return float(path.alpha(t)), float(path.sigma(t)), float(path.d_alpha(t)), float(
-        path.d_sigma(t))
+    return (
+        float(path.alpha(t)),
+        float(path.sigma(t)),
+        float(path.d_alpha(t)),
+        float(path.d_sigma(t)),
+    )
 
 
 def bayes_mc_velocity(
-    data: torch.Tensor, path: AffinePath, x_t: torch.Tensor, t: float, n_mc: int,
+    data: torch.Tensor,
+    path: AffinePath,
+    x_t: torch.Tensor,
+    t: float,
+    n_mc: int,
     generator: torch.Generator,
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """E[u | x_t] by self-normalised importance sampling over the data (Bayes' rule).
@@ -120,8 +131,13 @@ def bayes_mc_velocity(
 
 
 def joint_mc_velocity(
-    data: torch.Tensor, path: AffinePath, x_t: torch.Tensor, t: float, n_pairs: int,
-    h: float, generator: torch.Generator,
+    data: torch.Tensor,
+    path: AffinePath,
+    x_t: torch.Tensor,
+    t: float,
+    n_pairs: int,
+    h: float,
+    generator: torch.Generator,
 ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
     """E[u | x_t] by regression on samples of the coupling: what the CFM loss sees.
 
@@ -168,8 +184,15 @@ def typo_velocity(oracle: OracleVelocity, x_t: torch.Tensor, t: float, y=None) -
 
 
 def theorem_check(
-    x: torch.Tensor, y: torch.Tensor, times: Sequence[float], n_queries: int, n_mc: int,
-    n_pairs: int, h_rel: float, joint_max_t: float, seed: int,
+    x: torch.Tensor,
+    y: torch.Tensor,
+    times: Sequence[float],
+    n_queries: int,
+    n_mc: int,
+    n_pairs: int,
+    h_rel: float,
+    joint_max_t: float,
+    seed: int,
     paths: Sequence[str] = ("rectified flow", "cosine"),
 ) -> dict:
     """Theorem 2.1 against two Monte Carlo estimates of E[u | x_t] (Section 2 of the book).
@@ -187,9 +210,23 @@ def theorem_check(
         path, conditional, t, query, comp, oracle, typo, bayes, bayes_se, joint, joint_se,
         joint_n. Random draws use seed + QUERY_SEED_OFFSET (a stream apart from the data's).
     """
-    rows: dict[str, list] = {k: [] for k in (
-        "path", "conditional", "t", "query", "comp", "oracle", "typo", "bayes", "bayes_se",
-        "joint", "joint_se", "joint_n")}
+    rows: dict[str, list] = {
+        k: []
+        for k in (
+            "path",
+            "conditional",
+            "t",
+            "query",
+            "comp",
+            "oracle",
+            "typo",
+            "bayes",
+            "bayes_se",
+            "joint",
+            "joint_se",
+            "joint_n",
+        )
+    }
     g = torch.Generator().manual_seed(int(seed) + QUERY_SEED_OFFSET)
     classes = sorted(set(y.tolist()))
     for pname in paths:
@@ -199,8 +236,9 @@ def theorem_check(
             for t in times:
                 a, s, _, _ = _coefs(path, t)
                 i = torch.randint(len(x), (n_queries,), generator=g)  # (Q,)
-                q = a * x[i] + s * torch.randn(n_queries, x.shape[1], generator=g,
-                                               dtype=x.dtype)  # (Q, 2)
+                q = a * x[i] + s * torch.randn(
+                    n_queries, x.shape[1], generator=g, dtype=x.dtype
+                )  # (Q, 2)
                 yq = y[i] if conditional else None
                 u = oracle.velocity(q, t, yq)  # (Q, 2)
                 ut = typo_velocity(oracle, q, t, yq)
@@ -209,17 +247,22 @@ def theorem_check(
                 joint = torch.full_like(q, float("nan"))
                 jse = torch.full_like(q, float("nan"))
                 jn = torch.zeros(n_queries, dtype=torch.long)
-                groups = [(c, (y[i] == c).nonzero().squeeze(1)) for c in classes] if \
-                    conditional else [(None, torch.arange(n_queries))]
+                groups = (
+                    [(c, (y[i] == c).nonzero().squeeze(1)) for c in classes]
+                    if conditional
+                    else [(None, torch.arange(n_queries))]
+                )
                 for c, rows_c in groups:
                     if len(rows_c) == 0:
                         continue
                     pool = x if c is None else x[y == c]
-                    bayes[rows_c], bse[rows_c] = bayes_mc_velocity(pool, path, q[rows_c], t,
-                                                                   n_mc, g)
+                    bayes[rows_c], bse[rows_c] = bayes_mc_velocity(
+                        pool, path, q[rows_c], t, n_mc, g
+                    )
                     if t <= joint_max_t:
-                        e, se, n = joint_mc_velocity(pool, path, q[rows_c], t,
-                                                     n_pairs // len(groups), h_rel * s, g)
+                        e, se, n = joint_mc_velocity(
+                            pool, path, q[rows_c], t, n_pairs // len(groups), h_rel * s, g
+                        )
                         joint[rows_c], jse[rows_c], jn[rows_c] = e, se, n
                 for j in range(n_queries):
                     for k in range(x.shape[1]):
@@ -239,8 +282,12 @@ def theorem_check(
 
 
 def oracle_field(
-    x: torch.Tensor, y: torch.Tensor | None, times: Sequence[float], extent: float,
-    n_grid: int, path: str = "rectified flow",
+    x: torch.Tensor,
+    y: torch.Tensor | None,
+    times: Sequence[float],
+    extent: float,
+    n_grid: int,
+    path: str = "rectified flow",
 ) -> dict:
     """The oracle field u*(x, t) and its top-1 posterior weight on an n_grid^2 grid of
     [-extent, extent]^2, for each t (unconditional: ``y`` only labels the picture).
@@ -258,13 +305,22 @@ def oracle_field(
         A, B = oracle.path.oracle_coefficients(float(t))
         us.append((A * st.mean + B * pts).reshape(n_grid, n_grid, 2))
         tops.append(st.top1.reshape(n_grid, n_grid))
-    return {"grid": grid, "u": torch.stack(us), "top1": torch.stack(tops),
-            "t": [float(t) for t in times]}
+    return {
+        "grid": grid,
+        "u": torch.stack(us),
+        "top1": torch.stack(tops),
+        "t": [float(t) for t in times],
+    }
 
 
 def oracle_trajectories(
-    x: torch.Tensor, y: torch.Tensor, n_traj: int, n_steps: int, seed: int,
-    conditional: bool, path: str = "rectified flow",
+    x: torch.Tensor,
+    y: torch.Tensor,
+    n_traj: int,
+    n_steps: int,
+    seed: int,
+    conditional: bool,
+    path: str = "rectified flow",
 ) -> dict:
     """Euler trajectories of the oracle from noise, on the uniform grid t_k = k / n_steps
     (the velocity is evaluated at t_0..t_{n-1} < 1, never at the singular t = 1).
@@ -286,18 +342,29 @@ def oracle_trajectories(
         traj.append(z)
     d = torch.cdist(z, x)  # (B, N)
     two = d.topk(2, dim=1, largest=False)
-    return {"traj": torch.stack(traj), "y": yq if conditional else torch.full((n_traj,), -1),
-            "nearest": two.indices[:, 0], "dist": two.values[:, 0], "second": two.values[:, 1]}
+    return {
+        "traj": torch.stack(traj),
+        "y": yq if conditional else torch.full((n_traj,), -1),
+        "nearest": two.indices[:, 0],
+        "dist": two.values[:, 0],
+        "second": two.values[:, 1],
+    }
 
 
 # ============================================================================ Section 3
 
-_CURVE_MODULES = ("flowstage_lib.oracle", "flowstage_lib.path", "flowstage_lib.transition",
-                  "flowstage_lib.twostage")
+_CURVE_MODULES = (
+    "flowstage_lib.data",
+    "flowstage_lib.oracle",
+    "flowstage_lib.path",
+    "flowstage_lib.transition",
+    "flowstage_lib.twostage",
+)
 
 
-def t_grid(n_log: int, n_lin: int, t_min: float = 1e-3, t_split: float = 0.2,
-           t_max: float = 0.99) -> list[float]:
+def t_grid(
+    n_log: int, n_lin: int, t_min: float = 1e-3, t_split: float = 0.2, t_max: float = 0.99
+) -> list[float]:
     """Times dense near t = 0: t = 0, ``n_log`` geometric points in [t_min, t_split) and
     ``n_lin`` linear points in [t_split, t_max]."""
     a = np.geomspace(t_min, t_split, n_log, endpoint=False)
@@ -305,22 +372,42 @@ def t_grid(n_log: int, n_lin: int, t_min: float = 1e-3, t_split: float = 0.2,
     return [0.0] + [round(float(v), 6) for v in np.concatenate([a, b])]
 
 
-def _curves(data: ImageData, t: Sequence[float], n_queries: int, seed: int,
-            conditional: bool, device: torch.device) -> dict:
+def _curves(
+    data: ImageData,
+    t: Sequence[float],
+    n_queries: int,
+    seed: int,
+    conditional: bool,
+    device: torch.device,
+) -> dict:
     oracle = OracleVelocity(data.x, data.y if conditional else None, device=device)
-    c = stage_curves(oracle, data.x, data.y, list(t), n_queries=n_queries, seed=seed,
-                     conditional=conditional, progress=False)
+    c = stage_curves(
+        oracle,
+        data.x,
+        data.y,
+        list(t),
+        n_queries=n_queries,
+        seed=seed,
+        conditional=conditional,
+        progress=False,
+    )
     counts = data.class_counts()
     return {
-        "name": data.name, "D": data.D,
+        "name": data.name,
+        "D": data.D,
         "N": float(counts[counts > 0].float().mean()) if conditional else data.N,
-        "t": c.t.tolist(), "mse": c.mse.tolist(), "mse_se": c.mse_se.tolist(),
-        "top1": c.top1.tolist(), "top1_se": c.top1_se.tolist(), "entropy": c.entropy.tolist(),
+        "t": c.t.tolist(),
+        "mse": c.mse.tolist(),
+        "mse_se": c.mse_se.tolist(),
+        "top1": c.top1.tolist(),
+        "top1_se": c.top1_se.tolist(),
+        "entropy": c.entropy.tolist(),
     }
 
 
-def curves_for(data: ImageData, t: Sequence[float], n_queries: int, seed: int,
-               conditional: bool = True) -> dict:
+def curves_for(
+    data: ImageData, t: Sequence[float], n_queries: int, seed: int, conditional: bool = True
+) -> dict:
     """Cached Fig. 2 curves of one data set: MSE(u*, x1 - x0), mean top-1 posterior weight and
     entropy along ``t`` (class-conditional oracle by default: N = images per class).
 
@@ -331,15 +418,32 @@ def curves_for(data: ImageData, t: Sequence[float], n_queries: int, seed: int,
         top1, top1_se, entropy (see :class:`flowstage_lib.transition.StageCurves`).
     """
     device = default_device()
-    params = {"data": data.x, "labels": data.y, "t": list(t), "n_queries": n_queries,
-              "seed": seed, "conditional": conditional, "device": device.type}
-    return cached("stage_curves", params,
-                  lambda: _curves(data, t, n_queries, seed, conditional, device),
-                  modules=_CURVE_MODULES)
+    params = {
+        "data": data.x,
+        "labels": data.y,
+        "t": list(t),
+        "n_queries": n_queries,
+        "seed": seed,
+        "conditional": conditional,
+        "device": device.type,
+    }
+    return cached(
+        "stage_curves",
+        params,
+        lambda: _curves(data, t, n_queries, seed, conditional, device),
+        modules=_CURVE_MODULES,
+    )
 
 
-def synthetic_curves(D: int, N: int, t: Sequence[float], n_queries: int, seed: int,
-                     spread: float = 1.0, data_seed: int | None = None) -> dict:
+def synthetic_curves(
+    D: int,
+    N: int,
+    t: Sequence[float],
+    n_queries: int,
+    seed: int,
+    spread: float = 1.0,
+    data_seed: int | None = None,
+) -> dict:
     """Cached Fig. 3 curves of N iid points from N(0, spread^2 I_D) (generated only on a cache
     miss). Same output as :func:`curves_for` (one class: conditional = unconditional).
 
@@ -352,8 +456,16 @@ def synthetic_curves(D: int, N: int, t: Sequence[float], n_queries: int, seed: i
     if data_seed == seed:
         raise ValueError("data_seed must differ from seed: queries would reuse the data's draws")
     device = default_device()
-    params = {"D": D, "N": N, "spread": spread, "data_seed": data_seed, "t": list(t),
-              "n_queries": n_queries, "seed": seed, "device": device.type}
+    params = {
+        "D": D,
+        "N": N,
+        "spread": spread,
+        "data_seed": data_seed,
+        "t": list(t),
+        "n_queries": n_queries,
+        "seed": seed,
+        "device": device.type,
+    }
 
     def compute() -> dict:
         data = synthetic_gaussian(D, N, num_classes=1, spread=spread, seed=data_seed)
@@ -389,9 +501,13 @@ def data_spread(data: ImageData) -> dict:
     tr2 = (gram / n).square().sum()  # tr(C^2)
     d_eff = float(tr**2 / tr2)
     counts = data.class_counts()
-    return {"D": d, "N": float(counts[counts > 0].float().mean()),
-            "spread": float((tr / d).sqrt()), "D_eff": d_eff,
-            "spread_eff": float((tr / d_eff).sqrt())}
+    return {
+        "D": d,
+        "N": float(counts[counts > 0].float().mean()),
+        "spread": float((tr / d).sqrt()),
+        "D_eff": d_eff,
+        "spread_eff": float((tr / d_eff).sqrt()),
+    }
 
 
 def collapse_dimension(t_c: float, N: float, spread: float = 1.0) -> float:

@@ -22,16 +22,6 @@ SMALL = {
 }
 
 
-@pytest.fixture(autouse=True)
-def _one_thread():
-    """One intra-op thread: on a shared 2-core machine, 2 OpenMP threads on small ops are
-    ~10x slower (spin-waits under contention); results do not depend on it."""
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
-
-
 @pytest.mark.parametrize(
     "family,shape",
     [("dit", (1, 8, 8)), ("dit", (3, 4, 6)), ("mlp", (1, 8, 8)), ("mlp", (5,)), ("tiny", (2,))],

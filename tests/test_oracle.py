@@ -13,15 +13,6 @@ from flowstage_lib.oracle import OracleStats
 F64 = torch.float64
 
 
-@pytest.fixture(autouse=True, scope="module")
-def _one_thread():
-    """Tiny matmuls: one intra-op thread avoids OpenMP barriers on a shared 2-core machine."""
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
-
-
 T_GRID = [0.0, 1e-3, 0.05, 0.1, 0.5, 0.9, 0.999]
 
 # (alpha, sigma, alpha', sigma') written again here, independently of flowstage_lib.path.

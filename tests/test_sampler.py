@@ -25,16 +25,6 @@ from flowstage_lib.sampler import (
 GRIDS = [uniform_grid(7), shifted_grid(9, 0.5), shifted_grid(5, 3.0), stagewise_grid(3, 4, 0.2)]
 
 
-@pytest.fixture(autouse=True)
-def _one_thread():
-    """One intra-op thread: on a shared 2-core machine, 2 OpenMP threads on small ops are
-    ~10x slower (spin-waits under contention); results do not depend on it."""
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
-
-
 def _model(num_classes=3, seed=0):
     torch.manual_seed(seed)
     m = build_model(ModelSpec("mlp", "S", (1, 4, 4), num_classes, {"width": 32, "depth": 2}))

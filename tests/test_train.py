@@ -34,16 +34,6 @@ FAST = dict(batch_size=64, lr=3e-3, log_every=5, checkpoint_every=0)
 
 
 @pytest.fixture(autouse=True)
-def _one_thread():
-    """One intra-op thread: on a shared 2-core machine, 2 OpenMP threads on small ops are
-    ~10x slower (spin-waits under contention); results do not depend on it."""
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
-
-
-@pytest.fixture(autouse=True)
 def _tmp_cache(monkeypatch, tmp_path):
     monkeypatch.setenv("FLOWSTAGE_CACHE", str(tmp_path / "cache"))
     monkeypatch.delenv("FLOWSTAGE_NO_CACHE", raising=False)

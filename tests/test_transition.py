@@ -16,15 +16,6 @@ from flowstage_lib.transition import (
 )
 
 
-@pytest.fixture(autouse=True, scope="module")
-def _one_thread():
-    """Tiny matmuls: one intra-op thread avoids OpenMP barriers on a shared 2-core machine."""
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
-
-
 def test_collapse_time_known_values():
     # D = 2, N = 10: N^(2/D) - 1 = 9, r = 3
     assert collapse_time(2, 10) == pytest.approx(0.75, rel=1e-14)
