@@ -49,6 +49,7 @@ from flowstage_lib.sampler import (
     sample,
     stagewise_grid,
 )
+from flowstage_lib.transition import first_crossing  # re-exported: (t, y, level, direction)
 
 __all__ = [
     "MODULES",
@@ -153,8 +154,10 @@ def _predict(classifier: FeatureClassifier, x: torch.Tensor) -> torch.Tensor:
     """(B,) argmax class of images clamped to [-1, 1]."""
     dev = next(classifier.parameters()).device
     classifier.eval()
-    out = [classifier(x[i : i + 1000].float().clamp(-1, 1).to(dev)).argmax(1).cpu()
-           for i in range(0, len(x), 1000)]
+    out = [
+        classifier(x[i : i + 1000].float().clamp(-1, 1).to(dev)).argmax(1).cpu()
+        for i in range(0, len(x), 1000)
+    ]
     return torch.cat(out)
 
 
@@ -166,40 +169,8 @@ def _balanced(n: int, num_classes: int) -> torch.Tensor:
     return torch.arange(n) % num_classes  # (n,) 0, 1, ..., K-1, 0, ...
 
 
-def first_crossing(t: Sequence[float], y: Sequence[float], level: float,
-                   direction: str = "below") -> float:
-    """First t at which the curve y(t) reaches ``level``, by linear interpolation.
-
-    Args:
-        t: (T,) strictly increasing.
-        y: (T,) values.
-        level: threshold.
-        direction: ``"below"`` (first t with y <= level) or ``"above"`` (y >= level).
-
-    Returns:
-        The crossing time; ``t[0]`` if y already satisfies it at t[0]; NaN if never.
-    """
-    t = np.asarray(t, dtype=np.float64)
-    y = np.asarray(y, dtype=np.float64)
-    if t.ndim != 1 or t.shape != y.shape or t.size == 0:
-        raise ValueError(f"t and y must be 1-D of the same length, got {t.shape}, {y.shape}")
-    if np.any(np.diff(t) <= 0):
-        raise ValueError("t must be strictly increasing")
-    if direction not in ("below", "above"):
-        raise ValueError(f"direction must be 'below' or 'above', got {direction!r}")
-    ok = y <= level if direction == "below" else y >= level
-    hit = np.nonzero(ok)[0]
-    if hit.size == 0:
-        return math.nan
-    j = int(hit[0])
-    if j == 0:
-        return float(t[0])
-    frac = (level - y[j - 1]) / (y[j] - y[j - 1])
-    return float(t[j - 1] + frac * (t[j] - t[j - 1]))
-
-
 def verdict(n_ok: int, n_total: int) -> str:
-    """"reproduced" if every criterion holds, "partly" if some do, else "not reproduced"."""
+    """ "reproduced" if every criterion holds, "partly" if some do, else "not reproduced"."""
     if n_total < 1 or not 0 <= n_ok <= n_total:
         raise ValueError(f"need 0 <= n_ok <= n_total, n_total >= 1; got {n_ok}, {n_total}")
     if n_ok == n_total:
@@ -210,8 +181,14 @@ def verdict(n_ok: int, n_total: int) -> str:
 # ----------------------------------------------------------------------------- transition
 
 
-def transition(data: ImageData, n_queries: int = 256, seed: int = 0, n_t_log: int = 24,
-               n_t_lin: int = 16, levels: Iterable[float] = (0.5, 0.9, 0.99)) -> dict:
+def transition(
+    data: ImageData,
+    n_queries: int = 256,
+    seed: int = 0,
+    n_t_log: int = 24,
+    n_t_lin: int = 16,
+    levels: Iterable[float] = (0.5, 0.9, 0.99),
+) -> dict:
     """Where the class-conditional oracle posterior of ``data`` collapses (Section 3, Fig. 2b).
 
     Cached through :func:`flowstage_lib.twostage.curves_for` on the grid
@@ -226,15 +203,24 @@ def transition(data: ImageData, n_queries: int = 256, seed: int = 0, n_t_log: in
 
     grid = twostage.t_grid(n_t_log, n_t_lin)
     c = twostage.curves_for(data, grid, n_queries, seed)
-    return {"t": list(c["t"]), "top1": list(c["top1"]),
-            "crossings": crossing_times(c["t"], c["top1"], tuple(levels))}
+    return {
+        "t": list(c["t"]),
+        "top1": list(c["top1"]),
+        "crossings": crossing_times(c["t"], c["top1"], tuple(levels)),
+    }
 
 
 # ----------------------------------------------------------------------------- Fig. 4 / 15
 
 
-def intermediate_predictions(result, classifier: FeatureClassifier, n: int,
-                             cfg_scale: float = 1.0, n_steps: int = 50, seed: int = 0) -> dict:
+def intermediate_predictions(
+    result,
+    classifier: FeatureClassifier,
+    n: int,
+    cfg_scale: float = 1.0,
+    n_steps: int = 50,
+    seed: int = 0,
+) -> dict:
     """Intermediate predictions x1_hat(t) = x_t + (1 - t) v(x_t, t) along Euler sampling
     (Fig. 4 / 15) and their distance to the final sample, per t.
 
@@ -254,15 +240,23 @@ def intermediate_predictions(result, classifier: FeatureClassifier, n: int,
     """
     shape = tuple(result.spec.input_shape)
     K = int(result.spec.num_classes)
-    params = {"model": model_key(result), "classifier": module_fingerprint(classifier),
-              "n": n, "cfg_scale": float(cfg_scale), "n_steps": n_steps, "seed": seed,
-              "shape": list(shape), "K": K}
+    params = {
+        "model": model_key(result),
+        "classifier": module_fingerprint(classifier),
+        "n": n,
+        "cfg_scale": float(cfg_scale),
+        "n_steps": n_steps,
+        "seed": seed,
+        "shape": list(shape),
+        "K": K,
+    }
 
     def compute() -> dict:
         t0 = time.time()
         y = _balanced(n, K)
-        r = sample(velocity(result, cfg_scale), n, shape, y=y, n_steps=n_steps, seed=seed,
-                   record=True)
+        r = sample(
+            velocity(result, cfg_scale), n, shape, y=y, n_steps=n_steps, seed=seed, record=True
+        )
         x1 = r.x1.clamp(-1, 1)  # (n, *shape)
         m1, f1, c1 = _maps(classifier, x1), _feats(classifier, x1), _predict(classifier, x1)
         T = r.x1_hat.shape[0]
@@ -274,10 +268,18 @@ def intermediate_predictions(result, classifier: FeatureClassifier, n: int,
             px[k] = (xh - x1).flatten(1).pow(2).mean(1).sqrt()
             th[k] = thumbnail_distance(xh, x1)
             ag[k] = (_predict(classifier, xh) == c1).float()
-        return {"t": r.t, "x1_hat": to_u8(r.x1_hat), "x1": to_u8(x1), "y": y,
-                "structural": st, "feature": fe, "pixel": px, "thumbnail": th,
-                "agree": ag.bool(),
-                "seconds": time.time() - t0}
+        return {
+            "t": r.t,
+            "x1_hat": to_u8(r.x1_hat),
+            "x1": to_u8(x1),
+            "y": y,
+            "structural": st,
+            "feature": fe,
+            "pixel": px,
+            "thumbnail": th,
+            "agree": ag.bool(),
+            "seconds": time.time() - t0,
+        }
 
     return cache.cached("sec4_intermediate", params, compute, modules=MODULES)
 
@@ -285,9 +287,17 @@ def intermediate_predictions(result, classifier: FeatureClassifier, n: int,
 # ----------------------------------------------------------------------------- Fig. 5 / 13
 
 
-def mixed_sampling(result, train: ImageData, classifier: FeatureClassifier,
-                   t_switch: float, n: int, cfg_scale: float = 1.0, n_steps: int = 50,
-                   seed: int = 0, oracle: OracleVelocity | None = None) -> dict:
+def mixed_sampling(
+    result,
+    train: ImageData,
+    classifier: FeatureClassifier,
+    t_switch: float,
+    n: int,
+    cfg_scale: float = 1.0,
+    n_steps: int = 50,
+    seed: int = 0,
+    oracle: OracleVelocity | None = None,
+) -> dict:
     """Mixed sampling (Fig. 5 / 13 / 14): the class-conditional oracle of ``train`` for
     t < t_switch, the model after; each sample tested for memorization against ``train``.
 
@@ -302,9 +312,17 @@ def mixed_sampling(result, train: ImageData, classifier: FeatureClassifier,
     """
     shape = tuple(result.spec.input_shape)
     K = int(result.spec.num_classes)
-    params = {"model": model_key(result), "classifier": module_fingerprint(classifier),
-              "train": train.x, "labels": train.y, "t_switch": float(t_switch), "n": n,
-              "cfg_scale": float(cfg_scale), "n_steps": n_steps, "seed": seed}
+    params = {
+        "model": model_key(result),
+        "classifier": module_fingerprint(classifier),
+        "train": train.x,
+        "labels": train.y,
+        "t_switch": float(t_switch),
+        "n": n,
+        "cfg_scale": float(cfg_scale),
+        "n_steps": n_steps,
+        "seed": seed,
+    }
 
     def compute() -> dict:
         t0 = time.time()
@@ -313,9 +331,17 @@ def mixed_sampling(result, train: ImageData, classifier: FeatureClassifier,
         y = _balanced(n, K)
         x = sample(fn, n, shape, y=y, n_steps=n_steps, seed=seed).x1.clamp(-1, 1)
         mem = memorization(x, train.x, classifier)
-        return {"x": to_u8(x), "y": y, "nn_index": mem.nn_index, "d1": mem.d1, "d2": mem.d2,
-                "memorized": mem.memorized, "feat_dist": mem.feat_dist,
-                "structural": mem.structural, "seconds": time.time() - t0}
+        return {
+            "x": to_u8(x),
+            "y": y,
+            "nn_index": mem.nn_index,
+            "d1": mem.d1,
+            "d2": mem.d2,
+            "memorized": mem.memorized,
+            "feat_dist": mem.feat_dist,
+            "structural": mem.structural,
+            "seconds": time.time() - t0,
+        }
 
     return cache.cached("sec4_mixed", params, compute, modules=MODULES)
 
@@ -323,9 +349,17 @@ def mixed_sampling(result, train: ImageData, classifier: FeatureClassifier,
 # ----------------------------------------------------------------------------- Fig. 6
 
 
-def refinement(result, images: ImageData, train: ImageData, classifier: FeatureClassifier,
-               t_resume: Sequence[float], n: int, cfg_scale: float = 1.0,
-               n_steps: int = 50, seed: int = 0) -> dict:
+def refinement(
+    result,
+    images: ImageData,
+    train: ImageData,
+    classifier: FeatureClassifier,
+    t_resume: Sequence[float],
+    n: int,
+    cfg_scale: float = 1.0,
+    n_steps: int = 50,
+    seed: int = 0,
+) -> dict:
     """Refinement on unseen images (Fig. 6): re-noise to t_resume and resume sampling.
 
     ``n`` class-balanced images are taken from ``images`` (the first of each class, in
@@ -345,9 +379,18 @@ def refinement(result, images: ImageData, train: ImageData, classifier: FeatureC
     """
     K = int(result.spec.num_classes)
     ts = [float(t) for t in t_resume]
-    params = {"model": model_key(result), "classifier": module_fingerprint(classifier),
-              "images": images.x, "labels": images.y, "train": train.x, "t_resume": ts,
-              "n": n, "cfg_scale": float(cfg_scale), "n_steps": n_steps, "seed": seed}
+    params = {
+        "model": model_key(result),
+        "classifier": module_fingerprint(classifier),
+        "images": images.x,
+        "labels": images.y,
+        "train": train.x,
+        "t_resume": ts,
+        "n": n,
+        "cfg_scale": float(cfg_scale),
+        "n_steps": n_steps,
+        "seed": seed,
+    }
 
     def compute() -> dict:
         t0 = time.time()
@@ -370,7 +413,9 @@ def refinement(result, images: ImageData, train: ImageData, classifier: FeatureC
         ref = images.x[partner]  # (n, *shape), another image of class y
         m_src, f_src = _maps(classifier, src), _feats(classifier, src)
         out: dict[str, Any] = {
-            "t_resume": torch.tensor(ts, dtype=torch.float64), "source": to_u8(src), "y": y,
+            "t_resume": torch.tensor(ts, dtype=torch.float64),
+            "source": to_u8(src),
+            "y": y,
             "baseline_structural": _structural(_maps(classifier, ref), m_src),
             "baseline_pixel": (ref - src).flatten(1).pow(2).mean(1).sqrt(),
             "baseline_feature": (_feats(classifier, ref) - f_src).norm(dim=1),
@@ -389,11 +434,18 @@ def refinement(result, images: ImageData, train: ImageData, classifier: FeatureC
             th.append(thumbnail_distance(x, src))
             ag.append(_predict(classifier, x) == y)
             mem.append(memorization(x, train.x).memorized)
-        out.update({"x": torch.stack(xs), "structural": torch.stack(st),
-                    "pixel": torch.stack(px), "feature": torch.stack(fe),
-                    "thumbnail": torch.stack(th),
-                    "agree": torch.stack(ag), "memorized": torch.stack(mem),
-                    "seconds": time.time() - t0})
+        out.update(
+            {
+                "x": torch.stack(xs),
+                "structural": torch.stack(st),
+                "pixel": torch.stack(px),
+                "feature": torch.stack(fe),
+                "thumbnail": torch.stack(th),
+                "agree": torch.stack(ag),
+                "memorized": torch.stack(mem),
+                "seconds": time.time() - t0,
+            }
+        )
         return out
 
     return cache.cached("sec4_refinement", params, compute, modules=MODULES)
@@ -402,8 +454,14 @@ def refinement(result, images: ImageData, train: ImageData, classifier: FeatureC
 # ----------------------------------------------------------------------------- Fig. 7
 
 
-def loss_curve(result, data: ImageData, t_grid: Sequence[float], n: int = 512, seed: int = 0,
-               oracle: OracleVelocity | None = None) -> dict:
+def loss_curve(
+    result,
+    data: ImageData,
+    t_grid: Sequence[float],
+    n: int = 512,
+    seed: int = 0,
+    oracle: OracleVelocity | None = None,
+) -> dict:
     """A trained model's MSE per t against the class-conditional oracle target and against the
     CFM target x1 - x0 (Fig. 7a / 7b), on the same n pairs at every t
     (:func:`flowstage_lib.train.oracle_loss_per_t`), cached per model.
@@ -417,27 +475,50 @@ def loss_curve(result, data: ImageData, t_grid: Sequence[float], n: int = 512, s
     from flowstage_lib.train import oracle_loss_per_t
 
     ts = [float(t) for t in t_grid]
-    params = {"model": model_key(result), "data": data.x, "labels": data.y, "t": ts, "n": n,
-              "seed": seed}
+    params = {
+        "model": model_key(result),
+        "data": data.x,
+        "labels": data.y,
+        "t": ts,
+        "n": n,
+        "seed": seed,
+    }
 
     def compute() -> dict:
         t0 = time.time()
-        orc = oracle if oracle is not None else OracleVelocity(
-            data.x, labels=data.y, device=next(result.model.parameters()).device)
+        orc = (
+            oracle
+            if oracle is not None
+            else OracleVelocity(
+                data.x, labels=data.y, device=next(result.model.parameters()).device
+            )
+        )
         c = oracle_loss_per_t(result.model, data, ts, n=n, seed=seed, oracle=orc)
-        return {"t": c.t.tolist(), "oracle": c.oracle.tolist(), "cfm": c.cfm.tolist(),
-                "seconds": time.time() - t0}
+        return {
+            "t": c.t.tolist(),
+            "oracle": c.oracle.tolist(),
+            "cfm": c.cfm.tolist(),
+            "seconds": time.time() - t0,
+        }
 
-    return cache.cached("sec4_loss_curve", params, compute,
-                        modules=MODULES + ("flowstage_lib.train",))
+    return cache.cached(
+        "sec4_loss_curve", params, compute, modules=MODULES + ("flowstage_lib.train",)
+    )
 
 
 # ----------------------------------------------------------------------------- Table 1
 
 
-def stage_swap_samples(models: dict[str, Any], pairs: Sequence[tuple[str, str]],
-                       splits: Sequence[float], n: int, n1: int = 25, n2: int = 25,
-                       seed: int = 0, batch_size: int = 500) -> dict[tuple, dict]:
+def stage_swap_samples(
+    models: dict[str, Any],
+    pairs: Sequence[tuple[str, str]],
+    splits: Sequence[float],
+    n: int,
+    n1: int = 25,
+    n2: int = 25,
+    seed: int = 0,
+    batch_size: int = 500,
+) -> dict[tuple, dict]:
     """Stage-swapped samples (Table 1): model ``a`` for t < split, model ``b`` after, n1 + n2
     uniform Euler steps on [0, split] and [split, 1]
     (:func:`~flowstage_lib.sampler.stagewise_grid`), no guidance, class-balanced labels.
@@ -463,38 +544,71 @@ def stage_swap_samples(models: dict[str, Any], pairs: Sequence[tuple[str, str]],
     memo: dict[tuple[str, float], torch.Tensor] = {}  # (stage-1 name, split) -> state at split
     for split in splits:
         for a, b in pairs:
-            params = {"stage1": model_key(models[a]), "stage2": model_key(models[b]),
-                      "split": float(split), "n1": n1, "n2": n2, "n": n, "seed": seed,
-                      "shape": list(models[a].spec.input_shape)}
+            params = {
+                "stage1": model_key(models[a]),
+                "stage2": model_key(models[b]),
+                "split": float(split),
+                "n1": n1,
+                "n2": n2,
+                "n": n,
+                "seed": seed,
+                "shape": list(models[a].spec.input_shape),
+            }
             out[(float(split), a, b)] = cache.cached(
-                "sec4_stage_swap", params,
+                "sec4_stage_swap",
+                params,
                 lambda a=a, b=b, split=split: _swap_samples(
-                    models, a, b, float(split), n1, n2, n, seed, batch_size, memo),
-                modules=MODULES)
+                    models, a, b, float(split), n1, n2, n, seed, batch_size, memo
+                ),
+                modules=MODULES,
+            )
     return out
 
 
-def _swap_samples(models, a: str, b: str, split: float, n1: int, n2: int, n: int, seed: int,
-                  batch_size: int, memo: dict) -> dict:
+def _swap_samples(
+    models,
+    a: str,
+    b: str,
+    split: float,
+    n1: int,
+    n2: int,
+    n: int,
+    seed: int,
+    batch_size: int,
+    memo: dict,
+) -> dict:
     """One Table 1 row: stage 1 with ``models[a]`` (shared through ``memo``), then stage 2."""
     t0 = time.time()
     ra, rb = models[a], models[b]
     grid = stagewise_grid(n1, n2, split)
     y = _balanced(n, int(ra.spec.num_classes))  # (n,)
     if (a, split) not in memo:  # Euler on [0, split] from the seeded noise
-        memo[(a, split)] = sample(ModelVelocity(ra.model), n, tuple(ra.spec.input_shape), y=y,
-                                  grid=grid[: n1 + 1], seed=seed, batch_size=batch_size).x1
+        memo[(a, split)] = sample(
+            ModelVelocity(ra.model),
+            n,
+            tuple(ra.spec.input_shape),
+            y=y,
+            grid=grid[: n1 + 1],
+            seed=seed,
+            batch_size=batch_size,
+        ).x1
     x_s = memo[(a, split)]  # (n, *shape) at t = split
     dev = default_device()
     fn = ModelVelocity(rb.model)
-    x = torch.cat([euler_sample(fn, x_s[i : i + batch_size].to(dev), grid[n1:],
-                                y[i : i + batch_size].to(dev)).x1.cpu()
-                   for i in range(0, n, batch_size)])  # (n, *shape) at t = 1
+    x = torch.cat(
+        [
+            euler_sample(
+                fn, x_s[i : i + batch_size].to(dev), grid[n1:], y[i : i + batch_size].to(dev)
+            ).x1.cpu()
+            for i in range(0, n, batch_size)
+        ]
+    )  # (n, *shape) at t = 1
     return {"x": to_u8(x), "y": y, "seconds": time.time() - t0}
 
 
-def stage_swap_table(samples: dict[tuple, dict], evaluator, n_boot: int = 200,
-                     seed: int = 0) -> list[dict]:
+def stage_swap_table(
+    samples: dict[tuple, dict], evaluator, n_boot: int = 200, seed: int = 0
+) -> list[dict]:
     """Score the rows of :func:`stage_swap_samples`: Frechet distance in classifier features to
     the training split with a 95% bootstrap interval, and class accuracy.
 
@@ -505,14 +619,30 @@ def stage_swap_table(samples: dict[tuple, dict], evaluator, n_boot: int = 200,
     rows = []
     for (split, a, b), s in samples.items():
         score = evaluator.score(from_u8(s["x"]), s["y"], n_boot=n_boot, seed=seed)
-        rows.append({"split": split, "stage1": a, "stage2": b, "fd": score.fd,
-                     "fd_low": score.fd_low, "fd_high": score.fd_high,
-                     "accuracy": score.accuracy, "n": score.n, "seconds": s["seconds"]})
+        rows.append(
+            {
+                "split": split,
+                "stage1": a,
+                "stage2": b,
+                "fd": score.fd,
+                "fd_low": score.fd_low,
+                "fd_high": score.fd_high,
+                "accuracy": score.accuracy,
+                "n": score.n,
+                "seconds": s["seconds"],
+            }
+        )
     return rows
 
 
-def paired_fd_difference(evaluator, x_a: torch.Tensor, x_b: torch.Tensor, n_boot: int = 200,
-                         seed: int = 0, level: float = 0.95) -> tuple[float, float, float]:
+def paired_fd_difference(
+    evaluator,
+    x_a: torch.Tensor,
+    x_b: torch.Tensor,
+    n_boot: int = 200,
+    seed: int = 0,
+    level: float = 0.95,
+) -> tuple[float, float, float]:
     """FD(x_a) - FD(x_b) against the training features, with a *paired* bootstrap interval.
 
     Row i of x_a and of x_b share their noise and label (:func:`stage_swap_samples`), so both
@@ -537,8 +667,7 @@ def paired_fd_difference(evaluator, x_a: torch.Tensor, x_b: torch.Tensor, n_boot
         c = np.cov(f, rowvar=False)
         m = sqrt_r @ c @ sqrt_r
         tr_cross = np.sqrt(np.clip(np.linalg.eigvalsh((m + m.T) / 2), 0, None)).sum()
-        return max(float(((f.mean(0) - mu_r) ** 2).sum() + np.trace(c) + tr_r - 2 * tr_cross),
-                   0.0)
+        return max(float(((f.mean(0) - mu_r) ** 2).sum() + np.trace(c) + tr_r - 2 * tr_cross), 0.0)
 
     diff = fd(fa) - fd(fb)
     g = np.random.default_rng(seed)
@@ -566,10 +695,15 @@ def swap_costs(rows: Sequence[dict], strong: str, weak: str) -> list[dict]:
         cell = {(r["stage1"], r["stage2"]): r for r in rows if r["split"] == split}
         ss, ws, sw = cell[(strong, strong)], cell[(weak, strong)], cell[(strong, weak)]
         c1, c2 = ws["fd"] - ss["fd"], sw["fd"] - ss["fd"]
-        out.append({"split": split, "cost_stage1": c1, "cost_stage2": c2,
-                    "ordering": bool(c1 < c2),
-                    "separated": bool(ws["fd_high"] < sw["fd_low"]),
-                    "fd_strong": ss["fd"],
-                    "fd_weak": cell[(weak, weak)]["fd"] if (weak, weak) in cell else math.nan})
+        out.append(
+            {
+                "split": split,
+                "cost_stage1": c1,
+                "cost_stage2": c2,
+                "ordering": bool(c1 < c2),
+                "separated": bool(ws["fd_high"] < sw["fd_low"]),
+                "fd_strong": ss["fd"],
+                "fd_weak": cell[(weak, weak)]["fd"] if (weak, weak) in cell else math.nan,
+            }
+        )
     return out
-

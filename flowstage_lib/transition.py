@@ -20,7 +20,14 @@ from tqdm.auto import tqdm
 
 from flowstage_lib.oracle import OracleVelocity
 
-__all__ = ["StageCurves", "collapse_time", "crossing_times", "speciation_time", "stage_curves"]
+__all__ = [
+    "StageCurves",
+    "collapse_time",
+    "crossing_times",
+    "first_crossing",
+    "speciation_time",
+    "stage_curves",
+]
 
 
 def collapse_time(D: int, N: int, spread: float = 1.0) -> float:
@@ -192,15 +199,37 @@ def crossing_times(
         raise ValueError(f"t and top1 must be 1-D of the same length, got {t.shape}, {y.shape}")
     if np.any(np.diff(t) <= 0):
         raise ValueError("t must be strictly increasing")
-    out = {}
-    for level in levels:
-        hit = np.nonzero(y >= level)[0]
-        if hit.size == 0:
-            out[level] = math.nan
-        elif hit[0] == 0:
-            out[level] = float(t[0])
-        else:
-            j = hit[0]
-            frac = (level - y[j - 1]) / (y[j] - y[j - 1])
-            out[level] = float(t[j - 1] + frac * (t[j] - t[j - 1]))
-    return out
+    return {level: first_crossing(t, y, level, "above") for level in levels}
+
+
+def first_crossing(
+    t: Sequence[float], y: Sequence[float], level: float, direction: str = "below"
+) -> float:
+    """First t at which the curve y(t) reaches ``level``, by linear interpolation.
+
+    Args:
+        t: (T,) strictly increasing.
+        y: (T,) values.
+        level: threshold.
+        direction: ``"below"`` (first t with y <= level) or ``"above"`` (y >= level).
+
+    Returns:
+        The crossing time; ``t[0]`` if y already satisfies it at t[0]; NaN if never.
+    """
+    t = np.asarray(t, dtype=np.float64)
+    y = np.asarray(y, dtype=np.float64)
+    if t.ndim != 1 or t.shape != y.shape or t.size == 0:
+        raise ValueError(f"t and y must be 1-D of the same length, got {t.shape}, {y.shape}")
+    if np.any(np.diff(t) <= 0):
+        raise ValueError("t must be strictly increasing")
+    if direction not in ("below", "above"):
+        raise ValueError(f"direction must be 'below' or 'above', got {direction!r}")
+    ok = y <= level if direction == "below" else y >= level
+    hit = np.nonzero(ok)[0]
+    if hit.size == 0:
+        return math.nan
+    j = int(hit[0])
+    if j == 0:
+        return float(t[0])
+    frac = (level - y[j - 1]) / (y[j] - y[j - 1])
+    return float(t[j - 1] + frac * (t[j] - t[j - 1]))
