@@ -33,6 +33,7 @@ __all__ = [
     "save_table",
     "Results",
     "VERDICTS",
+    "View",
 ]
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
@@ -150,3 +151,45 @@ class Results:
         tmp = path.with_suffix(".tmp")
         pd.DataFrame(rows).to_csv(tmp, index=False)
         os.replace(tmp, path)
+
+
+class View:
+    """What a section notebook does besides calling ``experiments``: time the parts of the run,
+    glue numbers into the text and show (and save) tables. One per notebook::
+
+        V = View(Results(P.section, P.profile))
+        curves = V.timed("curves", sec3_two_stage.curves, P)
+        V.glue(t09=curves.t09)
+        V.show(table, "fig3_crossings")
+    """
+
+    def __init__(self, results: Results):
+        import time
+
+        self.results = results
+        self.times: dict[str, float] = {}  # wall-clock seconds of each named part
+        self.t_start = time.time()
+
+    def timed(self, name: str, fn, *args, **kwargs):
+        """Call ``fn(*args, **kwargs)`` and add its wall time to ``self.times[name]``."""
+        import time
+
+        t0 = time.time()
+        out = fn(*args, **kwargs)
+        self.times[name] = self.times.get(name, 0.0) + time.time() - t0
+        return out
+
+    def glue(self, values: dict[str, Any] | None = None, **kwargs: Any) -> None:
+        """``myst_nb.glue`` every value (numpy scalars as Python numbers), without display."""
+        import numpy as np
+        from myst_nb import glue
+
+        for k, v in {**(values or {}), **kwargs}.items():
+            glue(k, v.item() if isinstance(v, np.generic) else v, display=False)
+
+    def show(self, df, name: str, floatfmt: str = ".3g") -> None:
+        """Save ``df`` as the results table ``name`` and display it as Markdown."""
+        from IPython.display import Markdown, display
+
+        self.results.table(df, name)
+        display(Markdown(df.to_markdown(index=False, floatfmt=floatfmt)))
