@@ -10,7 +10,7 @@ TORCH_SPEC ?= torch==2.13.0
 PY    := $(VENV)/bin/python
 STAMP := $(VENV)/.flowstage-installed
 
-.PHONY: book test venv browser lint bench clean-build
+.PHONY: book test venv browser lint bench clean-build check
 
 venv: $(STAMP)
 
@@ -31,11 +31,16 @@ browser:
 
 test: venv browser
 	$(VENV)/bin/ruff check .
+	$(VENV)/bin/flowstage check --profile all
 	$(PY) -m pytest -q tests
 	FLOWSTAGE_PROFILE=smoke $(PY) -m pytest -q --nbval-lax --nbval-current-env -p no:cacheprovider book
 
 lint: venv
 	$(VENV)/bin/ruff check . && $(VENV)/bin/ruff format --check .
+
+# Validate every profile's parameters, data and models in seconds, and print the plan.
+check: venv
+	$(VENV)/bin/flowstage check --profile all
 
 bench: venv
 	$(PY) benchmarks/bench_oracle.py

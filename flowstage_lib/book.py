@@ -174,8 +174,11 @@ class View:
         """Call ``fn(*args, **kwargs)`` and add its wall time to ``self.times[name]``."""
         import time
 
+        from flowstage_lib.progress import stage
+
         t0 = time.time()
-        out = fn(*args, **kwargs)
+        with stage(name):  # the terminal of `flowstage book` sees what runs
+            out = fn(*args, **kwargs)
         self.times[name] = self.times.get(name, 0.0) + time.time() - t0
         return out
 

@@ -26,6 +26,7 @@ from typing import Any
 
 import yaml
 
+from flowstage_lib import progress
 from flowstage_lib.book import PROFILES, REPO_ROOT, ProfileError, load_profile
 
 BOOK_DIR = REPO_ROOT / "book"
@@ -114,22 +115,29 @@ def execute(
             return False
     out.parent.mkdir(parents=True, exist_ok=True)
     tmp = out.with_name(out.stem + ".running.ipynb")
-    env_before = os.environ.get("FLOWSTAGE_PROFILE")
-    os.environ["FLOWSTAGE_PROFILE"] = profile
+    env = {  # inherited by the kernel
+        "FLOWSTAGE_PROFILE": profile,
+        "FLOWSTAGE_SECTION": section,
+        progress.ENV: str(out.with_name(out.stem + ".progress.txt")),
+    }
+    env_before = {k: os.environ.get(k) for k in env}
+    os.environ.update(env)
     try:
-        papermill.execute_notebook(
-            str(_notebook(section)),
-            str(tmp),
-            parameters={"profile": profile, **overrides},
-            cwd=str(BOOK_DIR),
-            kernel_name="python3",
-            progress_bar=True,
-        )
+        with progress.ProgressTail(Path(env[progress.ENV])):
+            papermill.execute_notebook(
+                str(_notebook(section)),
+                str(tmp),
+                parameters={"profile": profile, **overrides},
+                cwd=str(BOOK_DIR),
+                kernel_name="python3",
+                progress_bar=False,  # cell counts say little; the kernel's own lines follow
+            )
     finally:
-        if env_before is None:
-            os.environ.pop("FLOWSTAGE_PROFILE", None)
-        else:
-            os.environ["FLOWSTAGE_PROFILE"] = env_before
+        for k, v in env_before.items():
+            if v is None:
+                os.environ.pop(k, None)
+            else:
+                os.environ[k] = v
     nb = json.loads(tmp.read_text())
     for cell in nb["cells"]:  # the book shows parameters folded ("show code cell source")
         tags = cell.setdefault("metadata", {}).setdefault("tags", [])
@@ -182,6 +190,7 @@ def build_book(
             flush=True,
         )
     (BUILD_DIR / profile / "timings.json").write_text(json.dumps(timings, indent=1))
+    print(time_table(timings, profile), flush=True)
     if not html:
         return stage
     jb = shutil.which("jupyter-book", path=str(Path(sys.executable).parent)) or shutil.which(
@@ -204,6 +213,16 @@ def build_book(
     index = BUILD_DIR / profile / "_build" / "html" / "index.html"
     print(f"[flowstage] book written: {index}", flush=True)
     return index
+
+
+def time_table(timings: dict[str, float], profile: str) -> str:
+    """The per-section wall-time table printed at the end of a build."""
+    width = max([len(s) for s in timings] + [7])
+    rows = [f"[flowstage] time per section ({profile}):"]
+    rows += [f"  {s:<{width}}  {t:8.1f} s  ({t / 60:5.1f} min)" for s, t in timings.items()]
+    total = sum(timings.values())
+    rows.append(f"  {'total':<{width}}  {total:8.1f} s  ({total / 60:5.1f} min)")
+    return "\n".join(rows)
 
 
 def refresh_outputs(section: str) -> Path:
@@ -257,6 +276,13 @@ def main(argv: list[str] | None = None) -> int:
     b.add_argument("--force", action="store_true", help="re-execute finished sections")
     b.add_argument("--no-html", action="store_true", help="execute only")
     b.add_argument("--only", nargs="+", help="execute only these sections")
+    b.add_argument(
+        "--check", action="store_true", help="only validate the profile and print the plan"
+    )
+    c = sub.add_parser(
+        "check", help="validate a profile's parameters, data and models in seconds; print the plan"
+    )
+    c.add_argument("--profile", default="cpu", help="a profile, or 'all'")
     f = sub.add_parser(
         "refresh-outputs", help="store smoke outputs of nbval-check-output cells in the notebooks"
     )
@@ -279,6 +305,13 @@ def main(argv: list[str] | None = None) -> int:
             print(f"[flowstage] executed notebook: {out}")
             res = Path(os.environ.get("FLOWSTAGE_RESULTS", REPO_ROOT / "results"))
             print(f"[flowstage] figures and tables: {res / args.profile / args.section}")
+        elif args.cmd == "check" or (args.cmd == "book" and args.check):
+            from flowstage_lib.check import check_profile
+
+            profiles = PROFILES if args.profile == "all" else (args.profile,)
+            reports = [check_profile(p) for p in profiles]
+            print("\n\n".join(r.render() for r in reports))
+            return 0 if all(r.ok for r in reports) else 1
         elif args.cmd == "book":
             build_book(args.profile, force=args.force, html=not args.no_html, only=args.only)
         elif args.cmd == "refresh-outputs":

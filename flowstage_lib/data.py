@@ -325,9 +325,14 @@ def _idx_pair(imgs: Path, labs: Path) -> tuple[np.ndarray, np.ndarray]:
     return images, labels
 
 
+MNIST_DIR = _REPO_ROOT / "data" / "mnist"  # shipped with the repository (see data/README.md)
+
+
 def _mnist_dir() -> Path:
+    """``$FLOWSTAGE_MNIST_DIR`` or the repository's own ``data/mnist``; nothing outside the
+    repository is read unless the user points the variable at it."""
     env = os.environ.get("FLOWSTAGE_MNIST_DIR")
-    return Path(env) if env else _REPO_ROOT.parent / "shared" / "data" / "mnist"
+    return Path(env) if env else MNIST_DIR
 
 
 def _read_md5sums(d: Path) -> dict[str, str]:

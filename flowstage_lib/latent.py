@@ -33,11 +33,11 @@ from dataclasses import asdict, dataclass
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
-from tqdm.auto import tqdm
 
 from flowstage_lib import cache
 from flowstage_lib.data import ImageData, default_device, heldout_for, load_dataset
 from flowstage_lib.metrics import FeatureClassifier, get_classifier
+from flowstage_lib.progress import tqdm
 
 __all__ = [
     "Autoencoder",

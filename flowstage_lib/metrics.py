@@ -30,10 +30,10 @@ import numpy as np
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
-from tqdm.auto import tqdm
 
 from flowstage_lib import cache
 from flowstage_lib.data import ImageData, default_device, heldout_for, load_dataset
+from flowstage_lib.progress import tqdm
 
 __all__ = [
     "FeatureClassifier",

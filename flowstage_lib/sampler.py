@@ -23,9 +23,9 @@ from typing import Any
 
 import torch
 from torch import nn
-from tqdm.auto import tqdm
 
 from flowstage_lib.path import timestep_shift
+from flowstage_lib.progress import tqdm
 
 __all__ = [
     "SampleResult",

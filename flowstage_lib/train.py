@@ -37,10 +37,10 @@ from typing import Any, NamedTuple
 import torch
 import torch.nn.functional as F
 from torch import nn
-from tqdm.auto import tqdm
 
 from flowstage_lib import cache
 from flowstage_lib.model import ModelSpec, build_model, default_device
+from flowstage_lib.progress import tqdm
 
 __all__ = [
     "TrainConfig",

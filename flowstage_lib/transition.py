@@ -16,9 +16,9 @@ from dataclasses import dataclass
 
 import numpy as np
 import torch
-from tqdm.auto import tqdm
 
 from flowstage_lib.oracle import OracleVelocity
+from flowstage_lib.progress import tqdm
 
 __all__ = [
     "StageCurves",

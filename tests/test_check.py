@@ -1,0 +1,73 @@
+"""`flowstage check`: every profile validates on this machine; a parameter that cannot work
+fails the check with a message that names the section and the parameter."""
+
+import pytest
+
+from flowstage_lib import check
+from flowstage_lib.book import PROFILES, load_profile
+from flowstage_lib.cli import main
+
+
+@pytest.mark.parametrize("profile", PROFILES)
+def test_every_profile_passes_the_check(profile):
+    report = check.check_profile(profile)
+    assert report.ok, report.render()
+    assert report.models, "the plan lists the zoo's models"
+    assert set(report.estimates) >= {"sec2_oracle", "sec4_stages"}
+
+
+def _patched(monkeypatch, section, name, value):
+    table = load_profile("smoke")
+    table[section] = {**table[section], name: value}
+    monkeypatch.setattr(check, "load_profile", lambda profile: table)
+
+
+def test_too_many_unseen_images_is_an_error(monkeypatch):
+    _patched(monkeypatch, "sec4_stages", "n_refine", 100_000)
+    report = check.check_profile("smoke")
+    assert not report.ok
+    assert any(f.section == "sec4_stages" and "n_refine" in f.message for f in report.findings)
+
+
+def test_unseen_images_scale_down_without_the_test_set(monkeypatch, tmp_path):
+    monkeypatch.setenv("FLOWSTAGE_MNIST_DIR", str(tmp_path))  # the MNIST test files "deleted"
+    _patched(monkeypatch, "sec4_stages", "n_refine", 300)
+    report = check.check_profile("smoke")
+    assert report.ok, report.render()
+    assert any(f.level == "note" and "scaled down" in f.message for f in report.findings)
+
+
+@pytest.mark.parametrize(
+    ("section", "name", "value", "words"),
+    [
+        ("sec4_stages", "n_fd", 0, "positive integer"),
+        ("sec4_stages", "table1_splits", [0.1, 1.5], "times in [0, 1]"),
+        ("sec5_practices", "shifts", [1.0, -2.0], "positive numbers"),
+        ("sec4_stages", "sizes", ["S", "XXL"], "not in the smoke ladder"),
+        ("sec3_two_stage", "no_such_parameter", 1, "not declared"),
+    ],
+)
+def test_bad_values_fail_the_check(monkeypatch, section, name, value, words):
+    _patched(monkeypatch, section, name, value)
+    report = check.check_profile("smoke")
+    assert not report.ok
+    assert any(words in f.message for f in report.findings if f.level == "error"), report.render()
+
+
+def test_cli_check_exit_codes(monkeypatch, capsys):
+    assert main(["check", "--profile", "smoke"]) == 0
+    assert "estimated time per section" in capsys.readouterr().out
+    _patched(monkeypatch, "sec4_stages", "n_mem", -1)
+    assert main(["book", "--profile", "smoke", "--check"]) == 1
+    assert "n_mem must be a positive integer" in capsys.readouterr().out
+
+
+def test_mnist_test_set_ships_inside_the_repository(monkeypatch):
+    from flowstage_lib import data
+    from flowstage_lib.book import REPO_ROOT
+
+    monkeypatch.delenv("FLOWSTAGE_MNIST_DIR", raising=False)
+    d = data._mnist_dir()
+    assert d.resolve().is_relative_to(REPO_ROOT.resolve())
+    ds = data.load_dataset("mnist_test", "test")
+    assert ds.N == 10_000
