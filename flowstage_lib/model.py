@@ -273,7 +273,8 @@ class DiT(nn.Module):
     LightningDiT).
 
     Args:
-        input_shape: (C, H, W); H and W divisible by ``patch``.
+        input_shape: (C, H, W); a side ``patch`` does not divide is zero-padded (and the
+            output cropped), e.g. 4x7x7 latents at patch 2 give 4x4 tokens.
         num_classes: number of real classes (0 = unconditional); the null class is
             ``num_classes``.
         depth, width, heads, patch: transformer size (see :data:`DIT_SIZES`).
@@ -296,9 +297,14 @@ class DiT(nn.Module):
     ):
         super().__init__()
         C, H, W = input_shape
-        assert H % patch == 0 and W % patch == 0, f"{input_shape} not divisible by patch {patch}"
+        if not (isinstance(patch, int) and patch >= 1):
+            raise ValueError(f"patch must be a positive integer, got {patch!r}")
         self.input_shape, self.num_classes, self.patch = tuple(input_shape), num_classes, patch
-        self.gh, self.gw = H // patch, W // patch
+        # A side that patch does not divide (a 4x7x7 latent at patch 2) is zero-padded at the
+        # bottom/right to the next multiple and the output cropped back, so pixel and latent
+        # models share one architecture and patch size.
+        self.gh, self.gw = -(-H // patch), -(-W // patch)  # ceil
+        self.pad = (0, self.gw * patch - W, 0, self.gh * patch - H)  # F.pad order: W then H
         self.x_embed = nn.Conv2d(C, width, kernel_size=patch, stride=patch)
         self.register_buffer(
             "pos_embed", sincos_pos_embed_2d(width, self.gh, self.gw)[None], persistent=False
@@ -336,11 +342,14 @@ class DiT(nn.Module):
         B, p, C = x.shape[0], self.patch, self.input_shape[0]
         x = x.reshape(B, self.gh, self.gw, p, p, C)  # (B, gh, gw, p, p, C)
         x = x.permute(0, 5, 1, 3, 2, 4)  # (B, C, gh, p, gw, p)
-        return x.reshape(B, C, self.gh * p, self.gw * p)
+        H, W = self.input_shape[1:]
+        return x.reshape(B, C, self.gh * p, self.gw * p)[:, :, :H, :W]  # crop any padding
 
     def forward(self, x: torch.Tensor, t: torch.Tensor, y: torch.Tensor | None = None):
         B = x.shape[0]
         t = torch.as_tensor(t, dtype=torch.float32, device=x.device).expand(B)
+        if any(self.pad):
+            x = F.pad(x, self.pad)  # (B, C, gh * p, gw * p)
         h = self.x_embed(x).flatten(2).transpose(1, 2) + self.pos_embed  # (B, T, width)
         c = self.t_embed(t)  # (B, width)
         if self.y_embed is not None:

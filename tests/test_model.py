@@ -104,3 +104,27 @@ def test_count_params():
     assert count_params(m) == 8
     m.bias.requires_grad_(False)
     assert count_params(m, trainable_only=True) == 6 and count_params(m) == 8
+
+
+def test_dit_takes_sides_its_patch_does_not_divide():
+    """A 4x7x7 latent at patch 2 is the 8x8 zero-padded input, cropped back (issue: the
+    latent DiT needed patch 1)."""
+    from flowstage_lib.model import DiT
+
+    torch.manual_seed(0)
+    odd = DiT((4, 7, 7), num_classes=3, depth=2, width=32, heads=2, patch=2)
+    even = DiT((4, 8, 8), num_classes=3, depth=2, width=32, heads=2, patch=2)
+    even.load_state_dict(odd.state_dict())
+    for p in odd.parameters():  # leave adaLN-Zero's zero init: make the output non-trivial
+        torch.nn.init.normal_(p, std=0.1)
+    even.load_state_dict(odd.state_dict())
+    x = torch.randn(5, 4, 7, 7, dtype=torch.float32)
+    t = torch.rand(5)
+    y = torch.tensor([0, 1, 2, 3, 0])  # 3 = the null class
+    out = odd(x, t, y)
+    assert out.shape == (5, 4, 7, 7)
+    ref = even(torch.nn.functional.pad(x, (0, 1, 0, 1)), t, y)[:, :, :7, :7]
+    torch.testing.assert_close(out, ref)
+    assert out.abs().sum() > 0
+    with pytest.raises(ValueError, match="patch must be a positive integer"):
+        DiT((1, 28, 28), patch=0)
