@@ -190,9 +190,73 @@ class View:
         for k, v in {**(values or {}), **kwargs}.items():
             glue(k, v.item() if isinstance(v, np.generic) else v, display=False)
 
+    def finish(self, params: Any) -> Path:
+        """Write the run's ``provenance.json`` (with the wall time since this view was made
+        and the time of each named part) into the results folder; the notebook's last call."""
+        import json
+        import time
+
+        path = write_provenance(
+            self.results.section, self.results.profile, params, time.time() - self.t_start
+        )
+        prov = json.loads(path.read_text())
+        prov["part_seconds"] = {k: round(v, 2) for k, v in self.times.items()}
+        path.write_text(json.dumps(prov, indent=1) + "\n")
+        return path
+
     def show(self, df, name: str, floatfmt: str = ".3g") -> None:
         """Save ``df`` as the results table ``name`` and display it as Markdown."""
         from IPython.display import Markdown, display
 
         self.results.table(df, name)
         display(Markdown(df.to_markdown(index=False, floatfmt=floatfmt)))
+
+
+def provenance(profile: str, params: dict[str, Any], wall_s: float | None = None) -> dict:
+    """Where a results folder came from: profile, parameters, git commit (and whether the
+    work tree had uncommitted changes), device, torch/python versions, wall time, date."""
+    import datetime
+    import platform
+    import subprocess
+
+    import torch
+
+    def git(*args: str) -> str | None:
+        try:
+            out = subprocess.run(
+                ["git", *args], cwd=REPO_ROOT, capture_output=True, text=True, timeout=10
+            )
+        except (OSError, subprocess.SubprocessError):
+            return None
+        return out.stdout.strip() if out.returncode == 0 else None
+
+    status = git("status", "--porcelain", "--untracked-files=no")
+    if torch.cuda.is_available():
+        device = f"cuda: {torch.cuda.get_device_name(0)}"
+    else:
+        device = f"cpu: {platform.processor() or platform.machine()}, {os.cpu_count()} cores"
+    return {
+        "profile": profile,
+        "parameters": {k: v for k, v in params.items() if k not in ("profile", "section")},
+        "git_commit": git("rev-parse", "HEAD"),
+        "git_dirty": None if status is None else bool(status),
+        "device": device,
+        "torch": torch.__version__,
+        "python": platform.python_version(),
+        "torch_threads": torch.get_num_threads(),
+        "wall_seconds": None if wall_s is None else round(float(wall_s), 2),
+        "finished_utc": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
+    }
+
+
+def write_provenance(section: str, profile: str, params: Any, wall_s: float | None = None) -> Path:
+    """Write ``provenance.json`` into the section's results folder (atomically) and return it.
+    ``params`` is a dict or the ``SimpleNamespace`` of :func:`section_params`."""
+    import json
+
+    values = dict(vars(params)) if isinstance(params, SimpleNamespace) else dict(params)
+    path = results_dir(section, profile) / "provenance.json"
+    tmp = path.with_suffix(".json.tmp")
+    tmp.write_text(json.dumps(provenance(profile, values, wall_s), indent=1, default=str) + "\n")
+    os.replace(tmp, path)
+    return path

@@ -41,6 +41,8 @@ def test_every_profile_lists_the_same_sections_and_parameters():
     for p, table in tables.items():
         assert set(table) == set(tables["cpu"]), p
         for section, params in table.items():
+            if section == "estimates":  # measured plan figures, not parameters (see check.py)
+                continue
             assert set(params) == set(tables["cpu"][section]), (p, section)
 
 
@@ -116,3 +118,25 @@ def test_killed_book_build_resumes_from_finished_sections(tmp_book, monkeypatch)
     assert (
         json.loads((staged / "second.ipynb").read_text())["metadata"]["flowstage"]["status"] == "ok"
     )
+
+
+def test_results_folders_record_their_provenance(tmp_path, monkeypatch):
+    import json
+    import types
+
+    import torch
+
+    from flowstage_lib.book import Results, View, write_provenance
+
+    monkeypatch.setenv("FLOWSTAGE_RESULTS", str(tmp_path))
+    p = write_provenance("sec2_oracle", "smoke", types.SimpleNamespace(seed=3, profile="smoke"), 2)
+    prov = json.loads(p.read_text())
+    assert p == tmp_path / "smoke" / "sec2_oracle" / "provenance.json"
+    assert prov["profile"] == "smoke" and prov["parameters"] == {"seed": 3}
+    assert prov["torch"] == torch.__version__ and prov["wall_seconds"] == 2
+    assert prov["device"].startswith(("cpu", "cuda"))
+    assert prov["git_commit"] is None or len(prov["git_commit"]) == 40
+    view = View(Results("sec3_two_stage", "smoke"))
+    assert view.timed("part", lambda a: a + 1, 1) == 2
+    prov = json.loads(view.finish({"seed": 0}).read_text())
+    assert set(prov["part_seconds"]) == {"part"} and prov["wall_seconds"] >= 0
