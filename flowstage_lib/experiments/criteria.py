@@ -139,6 +139,13 @@ def fig4_blob_at_t0(blob_ratio: float) -> Verdict:
     )
 
 
+def fig5_parts(
+    max_low: float, min_high: float, oracle_frac: float, has_oracle_alone: bool
+) -> list[bool]:
+    """The three sub-tests of :func:`fig5_novel_then_training_images`."""
+    return [max_low <= 0.1, min_high >= 0.9, bool(has_oracle_alone) and oracle_frac >= 0.99]
+
+
 def fig5_novel_then_training_images(
     max_low: float, min_high: float, oracle_frac: float, has_oracle_alone: bool
 ) -> Verdict:
@@ -149,7 +156,7 @@ def fig5_novel_then_training_images(
     t_switch <= 0.2 (``max_low``); (ii) at least 90% at every t_switch >= 0.3 (``min_high``);
     (iii) t_switch = 1 was run and the oracle alone memorizes at least 99%.
     """
-    flags = [max_low <= 0.1, min_high >= 0.9, bool(has_oracle_alone) and oracle_frac >= 0.99]
+    flags = fig5_parts(max_low, min_high, oracle_frac, has_oracle_alone)
     return Verdict(
         "fig5_mixed",
         "model",
@@ -181,6 +188,11 @@ def fig13_memorization_drops_after_switch(t_drop: float, t09: float) -> Verdict:
     )
 
 
+def fig6_parts(worst_late: float, pixel_at_02: float) -> list[bool]:
+    """The two sub-tests of :func:`fig6_refinement_keeps_layout`."""
+    return [bool(worst_late <= 0.5), bool(pixel_at_02 >= 0.1)]
+
+
 def fig6_refinement_keeps_layout(worst_late: float, pixel_at_02: float) -> Verdict:
     """Fig. 6: re-noising unseen images to t_resume >= 0.2 and resuming keeps the global layout
     and changes details.
@@ -189,7 +201,7 @@ def fig6_refinement_keeps_layout(worst_late: float, pixel_at_02: float) -> Verdi
     at every t_resume >= 0.2 (``worst_late``, its maximum); (ii) at t_resume = 0.2 the
     relative pixel distance is at least 0.1 (NaN when 0.2 was not run: fails).
     """
-    flags = [bool(worst_late <= 0.5), bool(pixel_at_02 >= 0.1)]
+    flags = fig6_parts(worst_late, pixel_at_02)
     return Verdict(
         "fig6_refinement",
         "model",
@@ -235,6 +247,15 @@ def fig7a_oracle_loss_shape(
     )
 
 
+def fig7b_parts(
+    spread_nav: float, spread_ref: float, ref_loss: Mapping[str, float], main: str, long: str
+) -> list[bool]:
+    """The two sub-tests of :func:`fig7b_sizes_separate_in_refinement`."""
+    sizes = [s for s in ("S", "B", "L") if s in ref_loss]
+    ordered = all(ref_loss[a] > ref_loss[b] for a, b in zip(sizes, sizes[1:], strict=False))
+    return [spread_nav < spread_ref, ordered and ref_loss[long] < ref_loss[main]]
+
+
 def fig7b_sizes_separate_in_refinement(
     spread_nav: float, spread_ref: float, ref_loss: Mapping[str, float], main: str, long: str
 ) -> Verdict:
@@ -245,9 +266,7 @@ def fig7b_sizes_separate_in_refinement(
     refinement oracle loss ``ref_loss`` is ordered S > B > L (the sizes present) and the
     longer run ``long`` is below its 1x run ``main``.
     """
-    sizes = [s for s in ("S", "B", "L") if s in ref_loss]
-    ordered = all(ref_loss[a] > ref_loss[b] for a, b in zip(sizes, sizes[1:], strict=False))
-    flags = [spread_nav < spread_ref, ordered and ref_loss[long] < ref_loss[main]]
+    flags = fig7b_parts(spread_nav, spread_ref, ref_loss, main, long)
     return Verdict(
         "fig7b_sizes",
         "model",
@@ -282,6 +301,17 @@ def table1_weak_stage1_costs_little(holds: Mapping[float, bool]) -> Verdict:
 # ---------------- Section 5 (Tables 2-3, Figs. 8-12)
 
 
+def table2_parts(fd: Mapping[float, float]) -> tuple[float, bool, bool, bool]:
+    """(best s, A, B, C) of :func:`table2_moderate_shift_is_best`."""
+    from flowstage_lib.experiments import paper
+
+    if 1.0 not in fd:
+        raise ValueError("fd must contain the uniform grid s = 1.0")
+    best = min(fd, key=fd.get)
+    c = fd[max(fd)] > fd[1.0] and fd[min(fd)] > fd[1.0]
+    return best, best < 1.0, best in paper.TABLE2_MODERATE, c
+
+
 def table2_moderate_shift_is_best(fd: Mapping[float, float]) -> Verdict:
     """Table 2: a moderate timestep shift toward navigation (s < 1) is best; extremes hurt.
 
@@ -290,13 +320,7 @@ def table2_moderate_shift_is_best(fd: Mapping[float, float]) -> Verdict:
     (largest and smallest s) are worse than s = 1. Reproduced if A, B and C; partly if A holds
     but B or C fails; not reproduced if A fails.
     """
-    from flowstage_lib.experiments import paper
-
-    if 1.0 not in fd:
-        raise ValueError("fd must contain the uniform grid s = 1.0")
-    best = min(fd, key=fd.get)
-    a, b = best < 1.0, best in paper.TABLE2_MODERATE
-    c = fd[max(fd)] > fd[1.0] and fd[min(fd)] > fd[1.0]
+    best, a, b, c = table2_parts(fd)
     word = "reproduced" if a and b and c else "partly" if a else "not reproduced"
     return Verdict(
         "table2_shift",
@@ -482,6 +506,20 @@ def fig9_aligned_smoother_refinement(smooth_share: float) -> Verdict:
     )
 
 
+def fig10_parts(oracle_rows: Iterable[Mapping], cfm_rows: Iterable[Mapping]) -> list[bool]:
+    """[A, B] of :func:`fig10_oracle_target_early_advantage`."""
+    o, c = list(oracle_rows), list(cfm_rows)
+    if [r["step"] for r in o] != [r["step"] for r in c]:
+        raise ValueError("the two runs must have the same checkpoints")
+    m = len(o)
+    a = all(o[i]["fd"] < c[i]["fd"] for i in range(max(1, m // 4)))
+    b = all(
+        o[i]["fd_low"] <= c[i]["fd_high"] and c[i]["fd_low"] <= o[i]["fd_high"]
+        for i in range(m // 2, m)
+    )
+    return [a, b]
+
+
 def fig10_oracle_target_early_advantage(
     oracle_rows: Iterable[Mapping], cfm_rows: Iterable[Mapping]
 ) -> Verdict:
@@ -492,15 +530,7 @@ def fig10_oracle_target_early_advantage(
     quarter (at least one); (B) the two bootstrap intervals overlap at every checkpoint of the
     second half.
     """
-    o, c = list(oracle_rows), list(cfm_rows)
-    if [r["step"] for r in o] != [r["step"] for r in c]:
-        raise ValueError("the two runs must have the same checkpoints")
-    m = len(o)
-    a = all(o[i]["fd"] < c[i]["fd"] for i in range(max(1, m // 4)))
-    b = all(
-        o[i]["fd_low"] <= c[i]["fd_high"] and c[i]["fd_low"] <= o[i]["fd_high"]
-        for i in range(m // 2, m)
-    )
+    a, b = fig10_parts(oracle_rows, cfm_rows)
     return Verdict(
         "fig10_oracle_target",
         "model",

@@ -167,8 +167,8 @@ def _sentences(f: Figure13, t09: float) -> dict:
 
 
 def _table(f: Figure13, t09: float, v13) -> pd.DataFrame:
-    ok = ["ok" if x else "fails" for x in (f.max_low <= 0.1, f.min_high >= 0.9)]
-    ok.append("ok" if f.has_oracle_alone and f.oracle_frac >= 0.99 else "fails")
+    parts = criteria.fig5_parts(f.max_low, f.min_high, f.oracle_frac, f.has_oracle_alone)
+    ok = ["ok" if x else "fails" for x in parts]
     rows = [
         ("max memorized fraction, t_switch <= 0.2", "novel samples", f"{f.max_low:.2f}", ok[0]),
         ("min memorized fraction, t_switch >= 0.3", "training images", f"{f.min_high:.2f}", ok[1]),

@@ -248,7 +248,7 @@ def figure6_comparison(f: Figure6, t09: float) -> Comparison:
     """Fig. 6 against the paper (criterion
     :func:`~flowstage_lib.experiments.criteria.fig6_refinement_keeps_layout`)."""
     v6 = criteria.fig6_refinement_keeps_layout(f.worst_late, f.pixel_at_02)
-    ok = ["ok" if x else "fails" for x in (f.worst_late <= 0.5, f.pixel_at_02 >= 0.1)]
+    ok = ["ok" if x else "fails" for x in criteria.fig6_parts(f.worst_late, f.pixel_at_02)]
     rows = [
         (
             "max relative layout distance, t_resume >= 0.2",

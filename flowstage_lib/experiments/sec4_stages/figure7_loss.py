@@ -123,24 +123,15 @@ def _spread_sentence(f: Figure7) -> str:
     return "The curves differ at least as much in navigation as in refinement."
 
 
-def figure7_comparison(f: Figure7, t09: float, main: str, long: str) -> Comparison:
-    """Fig. 7 against the paper (criteria ``fig7a_gap_only_in_navigation`` (an identity),
-    ``fig7a_oracle_loss_shape``, ``fig7b_sizes_separate_in_refinement``)."""
+def _table(f: Figure7, word_a: str, word_shape: str, main: str, long: str) -> pd.DataFrame:
+    """Fig. 7's comparison rows (quantity, paper, ours, verdict)."""
     lo = f.oracle
-    va = criteria.fig7a_gap_only_in_navigation(f.share_nav)
-    vs = criteria.fig7a_oracle_loss_shape(lo[0], lo.max(), f.t_peak, t09, lo[-1], f.mid_min)
-    vb = criteria.fig7b_sizes_separate_in_refinement(
-        f.spread_nav, f.spread_ref, f.ref_loss, main, long
-    )
-    sizes = [s for s in ("S", "B", "L") if s in f.ref_loss]
-    ordered = all(f.ref_loss[a] > f.ref_loss[b] for a, b in zip(sizes, sizes[1:], strict=False))
-    ok_b = [f.spread_nav < f.spread_ref, ordered and f.ref_loss[long] < f.ref_loss[main]]
+    ok_b = criteria.fig7b_parts(f.spread_nav, f.spread_ref, f.ref_loss, main, long)
     shape = (
         f"L(0)/max = {lo[0] / lo.max():.2f}; peak at t = {f.t_peak:.2f}; "
         f"L(0.98) / min L(0.4-0.9) = {lo[-1] / f.mid_min:.2f}"
     )
     losses = ", ".join(f"{k}: {v:.4f}" for k, v in f.ref_loss.items())
-    word_a = va.verdict  # an identity: checked / failed
     rows = [
         (
             "share of the CFM - oracle gap in t <= t_0.9 (our navigation)",
@@ -152,7 +143,7 @@ def figure7_comparison(f: Figure7, t09: float, main: str, long: str) -> Comparis
             "oracle loss: ~0 at t = 0, bump at the transition, rises near t = 1",
             "Fig. 7a shape",
             shape,
-            vs.verdict,
+            word_shape,
         ),
         (
             "relative spread across models: navigation vs refinement",
@@ -173,6 +164,19 @@ def figure7_comparison(f: Figure7, t09: float, main: str, long: str) -> Comparis
             "ok" if ok_b[1] else "fails",
         ),
     ]
+    return pd.DataFrame(rows, columns=["quantity", "paper", "ours", "verdict"])
+
+
+def figure7_comparison(f: Figure7, t09: float, main: str, long: str) -> Comparison:
+    """Fig. 7 against the paper (criteria ``fig7a_gap_only_in_navigation`` (an identity),
+    ``fig7a_oracle_loss_shape``, ``fig7b_sizes_separate_in_refinement``)."""
+    lo = f.oracle
+    va = criteria.fig7a_gap_only_in_navigation(f.share_nav)
+    vs = criteria.fig7a_oracle_loss_shape(lo[0], lo.max(), f.t_peak, t09, lo[-1], f.mid_min)
+    vb = criteria.fig7b_sizes_separate_in_refinement(
+        f.spread_nav, f.spread_ref, f.ref_loss, main, long
+    )
+    word_a = va.verdict  # an identity: checked / failed
     order = sorted(f.ref_loss.items(), key=lambda kv: kv[1])
     glue = {
         "share_nav": f.share_nav,
@@ -213,5 +217,4 @@ def figure7_comparison(f: Figure7, t09: float, main: str, long: str) -> Comparis
             vb,
         ),
     ]
-    table = pd.DataFrame(rows, columns=["quantity", "paper", "ours", "verdict"])
-    return Comparison(table, glue, claims)
+    return Comparison(_table(f, word_a, vs.verdict, main, long), glue, claims)

@@ -17,13 +17,7 @@ def figure10_comparison(fd_oracle: list, fd_cfm: list, seconds: tuple[float, flo
     (criterion ``fig10_oracle_target_early_advantage``); ``seconds``: their training times."""
     v = criteria.fig10_oracle_target_early_advantage(fd_oracle, fd_cfm)
     n_early = max(1, len(fd_oracle) // 4)
-    m = len(fd_oracle)
-    early = all(fd_oracle[i]["fd"] < fd_cfm[i]["fd"] for i in range(n_early))
-    late = all(
-        fd_oracle[i]["fd_low"] <= fd_cfm[i]["fd_high"]
-        and fd_cfm[i]["fd_low"] <= fd_oracle[i]["fd_high"]
-        for i in range(m // 2, m)
-    )
+    early, late = criteria.fig10_parts(fd_oracle, fd_cfm)
     fo, fc, lo, lc = fd_oracle[0], fd_cfm[0], fd_oracle[-1], fd_cfm[-1]
     rows = [
         (

@@ -151,10 +151,8 @@ def table2_comparison(t: Table2, n_steps: int) -> Comparison:
     :func:`~flowstage_lib.experiments.criteria.table2_moderate_shift_is_best`)."""
     v2 = criteria.table2_moderate_shift_is_best({r["s"]: r["fd"] for r in t.rows})
     by, fd1 = t.by_s, t.fd1
-    best_s = min(by, key=lambda s: by[s]["fd"])
+    best_s, a, b, c = criteria.table2_parts({r["s"]: r["fd"] for r in t.rows})
     best, s_hi, s_lo = by[best_s], max(by), min(by)
-    a, b = best_s < 1.0, best_s in paper.TABLE2_MODERATE
-    c = by[s_hi]["fd"] > fd1 and by[s_lo]["fd"] > fd1
     p_best, p_ext, p_claim = _paper_text()
     shares = (
         f"{by[4.0]['share_02']:.0%} / {by[0.1]['share_02']:.0%}" if 4.0 in by and 0.1 in by else "-"
