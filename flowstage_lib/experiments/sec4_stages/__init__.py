@@ -1,0 +1,107 @@
+"""Section 4 and appendix F / G: navigation, then refinement, in trained models
+(``book/sec4_stages.ipynb``).
+
+One module per output of the paper; each computes (cached), analyses into a dataclass of the
+paper's quantities, and compares with the paper through :mod:`flowstage_lib.experiments.criteria`:
+
+- :mod:`.figure4_intermediate`: x1_hat(t) = x_t + (1 - t) v along Euler sampling (Fig. 4 / 15).
+- :mod:`.figure5_13_mixed`: oracle before t_switch, model after; memorization (Figs. 5, 13, 14).
+- :mod:`.figure6_refinement`: re-noise unseen images to t_resume and resume (Fig. 6).
+- :mod:`.figure7_loss`: the loss per t against the oracle and the CFM target (Fig. 7a / 7b).
+- :mod:`.table1_stage_swap`: one model per stage, paired Frechet distances (Table 1).
+- :mod:`.setting`: the models; :mod:`.distances`: the layout distances; :mod:`.plots`: figures.
+"""
+
+from flowstage_lib.experiments._models import model_id, module_fingerprint
+from flowstage_lib.experiments._shared import Transition, from_u8, summary, to_u8, transition
+from flowstage_lib.experiments.sec4_stages._common import MODULES, velocity
+from flowstage_lib.experiments.sec4_stages.distances import thumbnail_distance
+from flowstage_lib.experiments.sec4_stages.figure4_intermediate import (
+    Figure4,
+    figure4,
+    figure4_comparison,
+    intermediate_predictions,
+)
+from flowstage_lib.experiments.sec4_stages.figure5_13_mixed import (
+    Figure13,
+    figure5_13_comparison,
+    figure13_memorization,
+    mixed_sampling,
+)
+from flowstage_lib.experiments.sec4_stages.figure6_refinement import (
+    Figure6,
+    figure6_comparison,
+    figure6_refinement,
+    figure6_table,
+    paired_sources,
+    refinement,
+)
+from flowstage_lib.experiments.sec4_stages.figure7_loss import (
+    Figure7,
+    figure7_comparison,
+    figure7_loss,
+    loss_curve,
+)
+from flowstage_lib.experiments.sec4_stages.setting import (
+    classifier_note,
+    load_models,
+    model_labels,
+    models_table,
+)
+from flowstage_lib.experiments.sec4_stages.table1_stage_swap import (
+    Table1,
+    paired_fd_difference,
+    stage_swap_samples,
+    stage_swap_table,
+    swap_costs,
+    table1,
+    table1_comparison,
+    table1_pairs,
+    table1_paper_costs,
+    table1_rows,
+)
+
+__all__ = [
+    "MODULES",
+    "model_id",
+    "module_fingerprint",
+    "velocity",
+    "to_u8",
+    "from_u8",
+    "thumbnail_distance",
+    "Transition",
+    "transition",
+    "summary",
+    "load_models",
+    "models_table",
+    "classifier_note",
+    "model_labels",
+    "intermediate_predictions",
+    "Figure4",
+    "figure4",
+    "figure4_comparison",
+    "mixed_sampling",
+    "Figure13",
+    "figure13_memorization",
+    "figure5_13_comparison",
+    "paired_sources",
+    "refinement",
+    "Figure6",
+    "figure6_refinement",
+    "figure6_table",
+    "figure6_comparison",
+    "loss_curve",
+    "Figure7",
+    "figure7_loss",
+    "figure7_comparison",
+    "stage_swap_samples",
+    "stage_swap_table",
+    "paired_fd_difference",
+    "swap_costs",
+    "Table1",
+    "table1_pairs",
+    "table1",
+    "table1_rows",
+    "table1_comparison",
+    "table1_paper_costs",
+]

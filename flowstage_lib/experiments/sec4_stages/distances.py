@@ -1,0 +1,73 @@
+"""Distances between images used by Figs. 4, 6 and 13 (Sec. 4).
+
+``structural`` is the mean squared difference of the feature classifier's intermediate 7 x 7
+feature maps (:meth:`~flowstage_lib.metrics.FeatureClassifier.feature_maps`), our stand-in for
+the paper's DINO patch-feature MSE (Fig. 13): it compares *layouts*, where the strokes are.
+Images are clamped to [-1, 1] before any classifier sees them.
+"""
+
+from __future__ import annotations
+
+import torch
+
+from flowstage_lib.metrics import FeatureClassifier, extract_features
+
+__all__ = [
+    "thumbnail_distance",
+    "structural",
+    "feature_maps",
+    "features",
+    "predict",
+    "rms",
+    "class_spread",
+]
+
+
+def feature_maps(classifier: FeatureClassifier, x: torch.Tensor) -> torch.Tensor:
+    """(B, C', h, w) intermediate feature maps of images x (B, C, H, W) clamped to [-1, 1]."""
+    return extract_features(classifier, x.float().clamp(-1, 1), maps=True)
+
+
+def features(classifier: FeatureClassifier, x: torch.Tensor) -> torch.Tensor:
+    """(B, F) classifier features of images clamped to [-1, 1]."""
+    return extract_features(classifier, x.float().clamp(-1, 1))
+
+
+def structural(ma: torch.Tensor, mb: torch.Tensor) -> torch.Tensor:
+    """(B,) mean squared difference of two stacks of feature maps (the DINO-MSE analogue)."""
+    return (ma - mb).pow(2).flatten(1).mean(1)
+
+
+def rms(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
+    """(B,) RMS pixel difference of images a, b (B, C, H, W)."""
+    return (a - b).flatten(1).pow(2).mean(1).sqrt()
+
+
+def thumbnail_distance(a: torch.Tensor, b: torch.Tensor, side: int = 7) -> torch.Tensor:
+    """(B,) RMS difference of ``side x side`` thumbnails (average pooling) of images a, b
+    (B, C, H, W) clamped to [-1, 1]: a layout distance that ignores pixel-level detail and
+    background speckle (28 x 28 -> 7 x 7 with 4 x 4 pooling)."""
+    k = max(1, a.shape[-1] // side)
+    pa = torch.nn.functional.avg_pool2d(a.float().clamp(-1, 1), k)
+    pb = torch.nn.functional.avg_pool2d(b.float().clamp(-1, 1), k)
+    return (pa - pb).flatten(1).pow(2).mean(1).sqrt()
+
+
+@torch.no_grad()
+def predict(classifier: FeatureClassifier, x: torch.Tensor) -> torch.Tensor:
+    """(B,) argmax class of images clamped to [-1, 1]."""
+    dev = next(classifier.parameters()).device
+    classifier.eval()
+    out = [
+        classifier(x[i : i + 1000].float().clamp(-1, 1).to(dev)).argmax(1).cpu()
+        for i in range(0, len(x), 1000)
+    ]
+    return torch.cat(out)
+
+
+def class_spread(x: torch.Tensor, y: torch.Tensor) -> float:
+    """RMS pixel distance of each image x (B, C, H, W) to its class average, averaged over
+    images (Fig. 4's class-mean blob test)."""
+    x = x.float().flatten(1)
+    out = [(x[y == c] - x[y == c].mean(0)).pow(2).mean(1).sqrt() for c in y.unique()]
+    return float(torch.cat(out).mean())

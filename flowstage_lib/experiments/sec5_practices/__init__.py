@@ -1,0 +1,131 @@
+"""Section 5 and Appendix B: good practices from the two stages (``book/sec5_practices.ipynb``).
+
+- :mod:`.grids`: where a grid's steps go; moving CFG intervals to our transition.
+- :mod:`.scoring`: cached sample sets scored by Frechet distance and class accuracy.
+- :mod:`.table2_shift`: Table 2 (timestep shift).
+- :mod:`.table3_cfg_interval`: Table 3 (CFG interval), absolute and relative placement.
+- :mod:`.figure8_velocity`: Fig. 8 (velocity norm, conditional / unconditional divergence).
+- :mod:`.latent_study`, :mod:`.figure9_12_latent`: Figs. 9 and 12 (latent spaces).
+- :mod:`.figure10_oracle_target`: Fig. 10 (oracle target, App. B).
+- :mod:`.setting`, :mod:`.closing`: the chapter's opening and closing; :mod:`.plots`: figures.
+"""
+
+from flowstage_lib.experiments._models import model_id
+from flowstage_lib.experiments._shared import summary, transition
+from flowstage_lib.experiments.sec5_practices.closing import all_claims, why_text
+from flowstage_lib.experiments.sec5_practices.figure8_velocity import (
+    Figure8,
+    figure8,
+    figure8_comparison,
+    peak_time,
+    rise_time,
+    velocity_profile,
+)
+from flowstage_lib.experiments.sec5_practices.figure9_12_latent import (
+    SPACES,
+    Figure9_12,
+    build_spaces,
+    fd_curves,
+    figure9_12,
+    figure9_12_comparison,
+    final_memorized,
+    floors,
+    latent_table,
+    losses,
+    space_transitions,
+    study_models,
+)
+from flowstage_lib.experiments.sec5_practices.figure10_oracle_target import figure10_comparison
+from flowstage_lib.experiments.sec5_practices.grids import place_interval, snr_factor, step_share
+from flowstage_lib.experiments.sec5_practices.latent_study import (
+    checkpoint_samples,
+    excess_variation,
+    fd_over_training,
+    latent_spaces,
+    loss_over_training,
+    memorized_fraction,
+    share_lower,
+    space_id,
+    study_model,
+)
+from flowstage_lib.experiments.sec5_practices.scoring import (
+    border_rms,
+    reference_fd,
+    sample_images,
+    score_sampler,
+)
+from flowstage_lib.experiments.sec5_practices.setting import setting_table
+from flowstage_lib.experiments.sec5_practices.table2_shift import (
+    Table2,
+    table2,
+    table2_comparison,
+    table2_rows,
+    table2_table,
+)
+from flowstage_lib.experiments.sec5_practices.table3_cfg_interval import (
+    Table3,
+    n_start0,
+    spearman,
+    table3,
+    table3_comparison,
+    table3_rows,
+    table3_samples,
+    table3_table,
+)
+
+__all__ = [
+    "model_id",
+    "transition",
+    "summary",
+    "step_share",
+    "snr_factor",
+    "place_interval",
+    "score_sampler",
+    "reference_fd",
+    "sample_images",
+    "border_rms",
+    "setting_table",
+    "table2_rows",
+    "Table2",
+    "table2",
+    "table2_table",
+    "table2_comparison",
+    "table3_rows",
+    "spearman",
+    "Table3",
+    "table3",
+    "table3_table",
+    "table3_comparison",
+    "table3_samples",
+    "n_start0",
+    "velocity_profile",
+    "peak_time",
+    "rise_time",
+    "Figure8",
+    "figure8",
+    "figure8_comparison",
+    "latent_spaces",
+    "space_id",
+    "study_model",
+    "loss_over_training",
+    "excess_variation",
+    "fd_over_training",
+    "checkpoint_samples",
+    "memorized_fraction",
+    "share_lower",
+    "SPACES",
+    "build_spaces",
+    "study_models",
+    "space_transitions",
+    "latent_table",
+    "losses",
+    "fd_curves",
+    "floors",
+    "final_memorized",
+    "Figure9_12",
+    "figure9_12",
+    "figure9_12_comparison",
+    "figure10_comparison",
+    "all_claims",
+    "why_text",
+]

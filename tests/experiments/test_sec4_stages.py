@@ -1,0 +1,399 @@
+"""Section 4 experiments (flowstage_lib.experiments.sec4_stages): helpers and the experiments'
+invariants on a tiny synthetic data set (8 x 8 images, 3 classes) with untrained networks."""
+
+import math
+from types import SimpleNamespace
+
+import numpy as np
+import pytest
+import torch
+
+from flowstage_lib.data import ImageData
+from flowstage_lib.evaluate import Evaluator
+from flowstage_lib.experiments import sec4_stages as sec4
+from flowstage_lib.metrics import FeatureClassifier, extract_features
+from flowstage_lib.model import ModelSpec, build_model
+from flowstage_lib.oracle import OracleVelocity
+from flowstage_lib.sampler import ModelVelocity, sample
+from flowstage_lib.transition import first_crossing
+
+SHAPE = (1, 8, 8)
+K = 3
+
+
+@pytest.fixture(autouse=True)
+def _env(monkeypatch, tmp_path):
+    """A private cache, and one intra-op thread (2 OpenMP threads on small ops are ~10x slower
+    on a shared 2-core machine)."""
+    monkeypatch.setenv("FLOWSTAGE_CACHE", str(tmp_path))
+    n = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(n)
+
+
+def _data(n_per_class=8, seed=0, name="toy/train"):
+    g = torch.Generator().manual_seed(seed)
+    x = torch.rand((K * n_per_class, *SHAPE), generator=g) * 2 - 1  # (N, 1, 8, 8) in [-1, 1]
+    y = torch.arange(K).repeat_interleave(n_per_class)
+    return ImageData(x=x, y=y, name=name, kind="pixels", num_classes=K)
+
+
+def _result(seed=0, key="", steps=None):
+    torch.manual_seed(seed)
+    spec = ModelSpec("mlp", "S", SHAPE, K, {"width": 32, "depth": 1})
+    m = build_model(spec)
+    for p in m.parameters():  # away from the zero init: outputs depend on x, t, y
+        torch.nn.init.normal_(p, std=0.05)
+    cfg = SimpleNamespace(steps=steps) if steps is not None else None
+    return SimpleNamespace(model=m.eval(), spec=spec, key=key, cfg=cfg)
+
+
+def _classifier(seed=0):
+    torch.manual_seed(seed)
+    return FeatureClassifier(1, K, width=4, image_size=(8, 8)).eval()
+
+
+# ----------------------------------------------------------------------------- helpers
+
+
+@pytest.mark.parametrize(
+    "direction,y,level,expected",
+    [
+        ("below", [1.0, 0.6, 0.2, 0.0], 0.4, 1.5),  # between t = 1 (0.6) and t = 2 (0.2)
+        ("below", [0.3, 0.2, 0.1, 0.0], 0.5, 0.0),  # already below at t[0]
+        ("below", [1.0, 0.9, 0.8, 0.7], 0.5, math.nan),
+        ("above", [0.0, 0.0, 1.0, 1.0], 0.5, 1.5),
+        ("above", [0.0, 0.25, 0.5, 1.0], 0.5, 2.0),  # reaches the level exactly on the grid
+    ],
+)
+def test_first_crossing(direction, y, level, expected):
+    got = first_crossing([0.0, 1.0, 2.0, 3.0], y, level, direction)
+    if math.isnan(expected):
+        assert math.isnan(got)
+    else:
+        assert got == pytest.approx(expected)
+
+
+def test_first_crossing_rejects_bad_input():
+    with pytest.raises(ValueError, match="increasing"):
+        first_crossing([0.0, 0.0], [1.0, 0.0], 0.5)
+    with pytest.raises(ValueError, match="same length"):
+        first_crossing([0.0, 1.0], [1.0], 0.5)
+    with pytest.raises(ValueError, match="direction"):
+        first_crossing([0.0, 1.0], [1.0, 0.0], 0.5, "down")
+
+
+def test_swap_costs():
+    def row(split, a, b, fd, half=0.5):
+        return {
+            "split": split,
+            "stage1": a,
+            "stage2": b,
+            "fd": fd,
+            "fd_low": fd - half,
+            "fd_high": fd + half,
+        }
+
+    rows = [
+        row(0.1, "L", "L", 3.0),
+        row(0.1, "S", "L", 4.0),
+        row(0.1, "L", "S", 11.0),
+        row(0.1, "S", "S", 12.0),
+        row(0.2, "L", "L", 3.0),
+        row(0.2, "S", "L", 5.0, half=2.0),
+        row(0.2, "L", "S", 6.0, half=2.0),
+        row(0.2, "S", "S", 9.0),
+    ]
+    c = {r["split"]: r for r in sec4.swap_costs(rows, strong="L", weak="S")}
+    assert c[0.1]["cost_stage1"] == pytest.approx(1.0)
+    assert c[0.1]["cost_stage2"] == pytest.approx(8.0)
+    assert c[0.1]["ordering"] and c[0.1]["separated"]
+    assert c[0.1]["fd_weak"] == 12.0
+    assert c[0.2]["ordering"] and not c[0.2]["separated"]  # intervals [3, 7] and [4, 8] overlap
+
+
+def test_model_id_includes_the_budget():
+    r = _result()
+    a = SimpleNamespace(model=r.model, key="run", cfg=SimpleNamespace(steps=100))
+    b = SimpleNamespace(model=r.model, key="run", cfg=SimpleNamespace(steps=200))
+    assert sec4.model_id(a) == "run@100" and sec4.model_id(a) != sec4.model_id(b)
+    # without a run key: the weights decide
+    k0 = sec4.model_id(_result(seed=0))
+    assert k0.startswith("weights:")
+    assert k0 == sec4.model_id(_result(seed=0)) != sec4.model_id(_result(seed=1))
+
+
+def test_u8_round_trip():
+    x = torch.linspace(-1.2, 1.2, 50)
+    back = sec4.from_u8(sec4.to_u8(x))
+    assert back.min() == -1 and back.max() == 1
+    assert (back - x.clamp(-1, 1)).abs().max() <= 1 / 127.5
+
+
+# ----------------------------------------------------------------------------- experiments
+
+
+def test_intermediate_predictions_end_at_the_final_sample():
+    r, clf = _result(), _classifier()
+    out = sec4.intermediate_predictions(r, clf, n=6, cfg_scale=1.0, n_steps=5, seed=0)
+    assert out["t"].tolist() == pytest.approx([0.0, 0.2, 0.4, 0.6, 0.8])
+    assert out["x1_hat"].shape == (5, 6, *SHAPE) and out["x1_hat"].dtype == torch.uint8
+    assert out["y"].tolist() == [0, 1, 2, 0, 1, 2]
+    # the last prediction x_t + (1 - t) v at t = 1 - dt is the last Euler step itself
+    assert out["pixel"][-1].max() < 1e-5
+    assert out["structural"][-1].max() < 1e-8
+    assert bool(out["agree"][-1].all())
+    ref = sample(ModelVelocity(r.model), 6, SHAPE, y=out["y"], n_steps=5, seed=0).x1
+    assert torch.equal(out["x1"], sec4.to_u8(ref))
+
+
+def test_mixed_sampling_endpoints():
+    train, r, clf = _data(), _result(), _classifier()
+    orc = OracleVelocity(train.x, labels=train.y)
+    oracle_only = sec4.mixed_sampling(r, train, clf, 1.0, n=6, n_steps=10, oracle=orc)
+    # the oracle alone lands on a training image of the requested class
+    assert bool(oracle_only["memorized"].all())
+    assert oracle_only["d1"].max() < 1e-4
+    assert oracle_only["structural"].max() < 1e-8
+    assert torch.equal(train.y[oracle_only["nn_index"]], oracle_only["y"])
+    model_only = sec4.mixed_sampling(r, train, clf, 0.0, n=6, n_steps=10, oracle=orc)
+    ref = sample(ModelVelocity(r.model), 6, SHAPE, y=model_only["y"], n_steps=10, seed=0).x1
+    assert torch.equal(model_only["x"], sec4.to_u8(ref))  # t_switch = 0 is the model alone
+    again = sec4.mixed_sampling(r, train, clf, 0.0, n=6, n_steps=10, oracle=orc)  # cached
+    assert torch.equal(again["x"], model_only["x"]) and again["seconds"] == model_only["seconds"]
+
+
+def test_refinement_pairs_sources_and_keeps_late_layouts():
+    images, train, r, clf = _data(seed=1, name="toy/heldout"), _data(), _result(), _classifier()
+    out = sec4.refinement(r, images, train, clf, [0.0, 0.5, 0.95], n=6, n_steps=20)
+    src = sec4.from_u8(out["source"])
+    for i in range(6):  # every source is an image of its requested class
+        match = (images.x - src[i]).flatten(1).abs().max(1).values < 1 / 127.5
+        assert bool(match.any()) and int(images.y[match][0]) == int(out["y"][i])
+    assert out["x"].shape == (3, 6, *SHAPE)
+    assert bool((out["baseline_pixel"] > 0).all())  # the partner is another image
+    px = out["pixel"].mean(1)
+    assert px[2] < px[1] < px[0]  # the later we resume, the closer to the source
+
+
+class _OracleNet(torch.nn.Module):
+    """The oracle as a 'network' (for oracle_loss_per_t): its oracle loss is zero."""
+
+    def __init__(self, data):
+        super().__init__()
+        self.dummy = torch.nn.Parameter(torch.zeros(()))
+        self.oracle = OracleVelocity(data.x, labels=data.y)
+        self.num_classes = K
+
+    def forward(self, x, t, y):
+        return self.oracle.velocity(x, t, y).float()
+
+
+def test_loss_curve_of_the_oracle_is_zero_and_cfm_gap_is_the_oracle_variance():
+    train = _data()
+    r = SimpleNamespace(model=_OracleNet(train), key="oracle-net", cfg=SimpleNamespace(steps=1))
+    t = [0.0, 0.3, 0.6, 0.9]
+    c = sec4.loss_curve(r, train, t, n=48, seed=0)
+    assert np.allclose(c["oracle"], 0.0, atol=1e-10)
+    # at t = 0 the gap is the within-class variance per dimension: 1/3 for U[-1, 1] pixels
+    assert 0.2 < c["cfm"][0] < 0.45
+    assert c["cfm"][-1] < 1e-6  # at t = 0.9 the posterior is one-hot: u* = x1 - x0
+
+
+def test_stage_swap_with_one_model_is_the_model():
+    train, r, clf = _data(), _result(), _classifier()
+    ev = Evaluator(clf, None, train, extract_features(clf, train.x))
+    samples = sec4.stage_swap_samples(
+        {"S": r, "L": r}, [("L", "L"), ("S", "L"), ("L", "S")], [0.1, 0.5], n=30, n1=3, n2=3
+    )
+    rows = sec4.stage_swap_table(samples, ev, n_boot=10)
+    assert [(x["split"], x["stage1"], x["stage2"]) for x in rows] == [
+        (s, a, b) for s in (0.1, 0.5) for a, b in (("L", "L"), ("S", "L"), ("L", "S"))
+    ]
+    for s in (0.1, 0.5):
+        fds = {x["fd"] for x in rows if x["split"] == s}
+        assert len(fds) == 1  # same model in both stages: every pair is the same sampler
+    assert all(x["n"] == 30 and x["fd_low"] <= x["fd"] <= x["fd_high"] for x in rows)
+
+
+def test_stage_swap_shares_stage_one_exactly():
+    """Integrating stage 1 once and resuming with each stage-2 model is the same sampler as
+    StageSwapVelocity over the whole stage-wise grid."""
+    from flowstage_lib.sampler import StageSwapVelocity, stagewise_grid
+
+    train, clf = _data(), _classifier()
+    ra, rb = _result(seed=0), _result(seed=1)
+    ev = Evaluator(clf, None, train, extract_features(clf, train.x))
+    samples = sec4.stage_swap_samples(
+        {"a": ra, "b": rb}, [("a", "a"), ("a", "b")], [0.3], n=12, n1=3, n2=4
+    )
+    rows = sec4.stage_swap_table(samples, ev, n_boot=10)
+    y = torch.arange(12) % K
+    for (s1, s2), row in zip([(ra, ra), (ra, rb)], rows, strict=True):
+        fn = StageSwapVelocity(ModelVelocity(s1.model), ModelVelocity(s2.model), 0.3)
+        ref = sample(fn, 12, SHAPE, y=y, grid=stagewise_grid(3, 4, 0.3), seed=0).x1
+        score = ev.score(sec4.from_u8(sec4.to_u8(ref)), y, n_boot=10, seed=0)
+        assert row["fd"] == pytest.approx(score.fd, rel=1e-9)
+    assert rows[0]["fd"] != rows[1]["fd"]
+
+
+def test_paired_fd_difference():
+    from flowstage_lib.metrics import frechet_distance
+
+    train, clf = _data(), _classifier()
+    ev = Evaluator(clf, None, train, extract_features(clf, train.x))
+    g = torch.Generator().manual_seed(3)
+    xa = torch.rand((40, *SHAPE), generator=g) * 2 - 1
+    xb = xa + 0.3 * torch.randn(xa.shape, generator=g)
+    d, lo, hi = sec4.paired_fd_difference(ev, xa, xa, n_boot=20)
+    assert (d, lo, hi) == (0.0, 0.0, 0.0)  # a set against itself, resampled in pairs
+    d, lo, hi = sec4.paired_fd_difference(ev, xa, xb, n_boot=50)
+    ref = frechet_distance(ev.features(xa), ev.ref_feats) - frechet_distance(
+        ev.features(xb), ev.ref_feats
+    )
+    assert d == pytest.approx(ref) and lo <= d <= hi
+    with pytest.raises(ValueError, match="same size"):
+        sec4.paired_fd_difference(ev, xa, xb[:5])
+
+
+def test_thumbnail_distance_ignores_detail_within_blocks():
+    g = torch.Generator().manual_seed(0)
+    a = torch.rand((3, 1, 28, 28), generator=g) * 1.6 - 0.8
+    checker = (torch.arange(28)[:, None] + torch.arange(28)[None, :]) % 2 * 2 - 1.0  # +-1
+    b = a + 0.1 * checker  # zero mean on every 4 x 4 block
+    assert torch.allclose(sec4.thumbnail_distance(a, a), torch.zeros(3))
+    assert sec4.thumbnail_distance(a, b).max() < 1e-6
+    assert (b - a).flatten(1).pow(2).mean(1).sqrt().min() > 0.09  # yet the pixels differ
+    shifted = torch.roll(a, 8, dims=-1)
+    assert sec4.thumbnail_distance(a, shifted).min() > 0.05  # a moved layout does not
+
+
+# ----------------------------------------------------------------------------- analyses
+
+
+def test_figure4_finds_the_layout_time_and_the_blob():
+    T, n = 11, 6
+    t = torch.linspace(0, 1, T, dtype=torch.float64)
+    decay = (1 - t).float()[:, None].expand(T, n)  # distance to final falls linearly
+    y = torch.arange(n) % K
+    x1 = torch.rand((n, *SHAPE), generator=torch.Generator().manual_seed(0)) * 2 - 1
+    blob = torch.stack([x1[y == c].mean(0) for c in y.tolist()])  # x1_hat(0) = class means
+    ip = {
+        "t": t,
+        "structural": decay,
+        "thumbnail": decay,
+        "pixel": decay,
+        "y": y,
+        "x1": sec4.to_u8(x1),
+        "x1_hat": sec4.to_u8(torch.stack([blob] * T)),
+    }
+    f = sec4.figure4(ip)
+    assert f.t_layout == pytest.approx(0.75) and f.t_layout_half == pytest.approx(0.5)
+    assert f.blob_ratio < 0.02  # within-class spread of class means ~ 0 (uint8 rounding)
+    c = sec4.figure4_comparison(f, t09=0.3)
+    assert c.verdicts()["fig4_layout"].verdict == "not reproduced"
+    assert c.verdicts()["fig4_blob"].verdict == "reproduced"
+    assert "class mean, and the model has learned it" in c.glue["blob_sentence"]
+
+
+def test_figure13_memorization_reads_the_switch_curve():
+    n = 4
+    frac = {0.0: 0, 0.2: 0, 0.4: 2, 0.6: 4, 1.0: 4}  # memorized samples per t_switch
+    mixed = {
+        s: {
+            "memorized": torch.arange(n) < k,
+            "nn_index": torch.arange(n),
+            "structural": torch.full((n,), 1.0 - s),
+        }
+        for s, k in frac.items()
+    }
+    f = sec4.figure13_memorization(mixed, n)
+    assert f.t_drop == pytest.approx(0.4) and f.t_commit == 0.0
+    assert (f.max_low, f.min_high, f.oracle_frac, f.has_oracle_alone) == (0.0, 0.5, 1.0, True)
+    assert f.memorized_ci.shape == (5, 2) and f.structural.shape == (5, 3)
+    c = sec4.figure5_13_comparison(f, t09=0.45)
+    assert [v.verdict for v in c.verdicts().values()] == ["partly", "partly"]
+
+
+def test_figure7_shares_and_spreads():
+    t = np.linspace(0, 1, 101)
+    gap = np.where(t <= 0.3, 1.0, 0.0)  # the whole gap in navigation
+    nav_bump = 0.5 * gap  # S differs from the others in navigation only
+    curves = {
+        "S": {"t": t, "oracle": 1.2 + nav_bump, "cfm": 1.2 + nav_bump + gap},
+        "B": {"t": t, "oracle": 1.1 + 0 * t, "cfm": 1.1 + gap},
+        "B x2": {"t": t, "oracle": 1.0 + 0 * t, "cfm": 1.0 + gap},
+    }
+    f = sec4.figure7_loss(curves, "B", t09=0.3)
+    assert f.share_nav == pytest.approx(1.0, abs=0.02)
+    assert f.ref_loss == pytest.approx({"S": 1.2, "B": 1.1, "B x2": 1.0})
+    assert f.spread_nav > f.spread_ref
+    c = sec4.figure7_comparison(f, 0.3, "B", "B x2")
+    v = c.verdicts()
+    assert (v["fig7a_targets"].kind, v["fig7a_targets"].verdict) == ("identity", "checked")
+    assert v["fig7b_sizes"].verdict == "partly"  # ordered, but a larger spread in navigation
+
+
+def test_table1_comparison_and_claim_record(tmp_path, monkeypatch):
+    from flowstage_lib.book import Results
+
+    rows = [
+        {
+            "split": s,
+            "stage1": a,
+            "stage2": b,
+            "fd": fd,
+            "fd_low": fd - 1,
+            "fd_high": fd + 1,
+            "accuracy": 0.5,
+        }
+        for s in (0.1, 0.2)
+        for (a, b), fd in (
+            (("L", "L"), 3.0),
+            (("S", "L"), 4.0),
+            (("L", "S"), 10.0),
+            (("S", "S"), 12.0),
+        )
+    ]
+    paired = {(s, "stage2 - stage1"): (6.0, 5.0, 7.0) for s in (0.1, 0.2)}
+    t = sec4.Table1(rows, paired, sec4.swap_costs(rows, "L", "S"), strong="L", weak="S")
+    c = sec4.table1_comparison(t)
+    assert c.verdicts()["table1_stage_swap"].verdict == "reproduced"
+    assert c.claims[0][1] == "Table 1: +0.77 / +8.32 gFID (split 0.1), +1.87 / +6.64 (split 0.2)"
+    assert sec4.table1_rows(t)["paper gFID"].tolist()[:2] == [2.94, 3.71]
+    assert sec4.table1_paper_costs(t)[("S", "L")] == pytest.approx([0.77, 1.87])
+    monkeypatch.setenv("FLOWSTAGE_RESULTS", str(tmp_path))
+    res = Results("sec4_stages", "smoke")
+    c.record(res)
+    import pandas as pd
+
+    got = pd.read_csv(res.dir / "claims.csv")
+    assert got.id.tolist() == ["table1_stage_swap"] and got.verdict.tolist() == ["reproduced"]
+
+
+def test_identity_claims_are_recorded_with_a_book_word():
+    from flowstage_lib.experiments._shared import claim_word
+    from flowstage_lib.experiments.criteria import fig7a_gap_only_in_navigation
+
+    assert claim_word(fig7a_gap_only_in_navigation(0.9)) == "reproduced"
+    assert claim_word(fig7a_gap_only_in_navigation(0.1)) == "not reproduced"
+
+
+def test_paired_sources_reject_small_pools():
+    with pytest.raises(ValueError, match="class 1"):
+        sec4.paired_sources(torch.tensor([0, 1]), torch.tensor([0, 0, 1]), 2)
+    idx, partner = sec4.paired_sources(torch.tensor([0, 1, 0]), torch.tensor([0, 1, 0, 1, 0, 0]), 2)
+    assert idx.tolist() == [0, 1, 2] and partner.tolist() == [4, 3, 5]
+
+
+def test_model_id_rejects_what_is_not_a_model():
+    with pytest.raises(TypeError, match="model"):
+        sec4.model_id(SimpleNamespace(key="", cfg=None))
+    with pytest.raises(TypeError, match="module"):
+        sec4.module_fingerprint("weights")
+
+
+def test_from_u8_rejects_floats():
+    with pytest.raises(TypeError, match="uint8"):
+        sec4.from_u8(torch.zeros(3))

@@ -1,0 +1,274 @@
+"""Section 5 / appendix B experiments (flowstage_lib.experiments.sec5_practices): the time maps
+are right, and the cached rows of Tables 2 / 3 and the training curves work end to end on a
+tiny model (seconds). The criteria are tested in test_criteria_sec45.py."""
+
+from __future__ import annotations
+
+import math
+from dataclasses import replace
+
+import numpy as np
+import pytest
+import torch
+
+from flowstage_lib import evaluate, zoo
+from flowstage_lib.data import ImageData
+from flowstage_lib.experiments import paper
+from flowstage_lib.experiments import sec5_practices as sec5
+from flowstage_lib.experiments.sec5_practices import latent_study
+from flowstage_lib.metrics import FeatureClassifier, extract_features
+from flowstage_lib.model import ModelSpec
+from flowstage_lib.path import timestep_shift
+from flowstage_lib.sampler import shifted_grid, uniform_grid
+from flowstage_lib.train import TrainConfig, train
+
+
+@pytest.fixture(autouse=True)
+def _tmp_cache(tmp_path, monkeypatch):
+    monkeypatch.setenv("FLOWSTAGE_CACHE", str(tmp_path))
+    monkeypatch.delenv("FLOWSTAGE_NO_CACHE", raising=False)
+    n = torch.get_num_threads()
+    torch.set_num_threads(1)  # tiny ops: one thread is much faster on the shared CPU
+    yield
+    torch.set_num_threads(n)
+
+
+# ----------------------------------------------------------------------------- time maps
+
+
+@pytest.mark.parametrize("s, share", [(4.0, 0.06), (1.0, 0.20), (0.5, 0.34), (0.1, 0.72)])
+def test_step_share_matches_table2_column(s, share):
+    # the paper prints 6% (s = 4) ... 72% (s = 0.1) for 50 steps; count t_k < 0.2 by hand
+    grid = shifted_grid(50, s)
+    starts = [float(timestep_shift(k / 50, s)) for k in range(50)]
+    assert sec5.step_share(grid) == pytest.approx(sum(t < 0.2 for t in starts) / 50)
+    assert sec5.step_share(grid) == pytest.approx(share)
+    assert sec5.step_share(uniform_grid(10), 0.0, 1.0) == 1.0
+
+
+@pytest.mark.parametrize("t_to", [0.05, 0.1, 0.33, 0.7])
+def test_snr_factor_moves_the_transition_and_keeps_the_ends(t_to):
+    k = sec5.snr_factor(0.1, t_to)
+    # shift multiplies the signal-to-noise ratio t / (1 - t) by k
+    t = np.linspace(0.01, 0.99, 17)
+    tm = timestep_shift(t, k)
+    np.testing.assert_allclose(tm / (1 - tm), k * t / (1 - t), rtol=1e-10)
+    assert float(timestep_shift(0.1, k)) == pytest.approx(t_to)
+    a, b = sec5.place_interval((0.0, 1.0), k)
+    assert (a, b) == (0.0, 1.0)
+    lo, hi = sec5.place_interval((0.1, 0.2), k)
+    assert lo == pytest.approx(t_to, abs=1e-6) and lo < hi < 1
+    assert sec5.place_interval(None, k) is None
+    assert sec5.place_interval((0.3, 0.4), 1.0) == (0.3, 0.4)
+    with pytest.raises(ValueError):
+        sec5.snr_factor(0.0, 0.5)
+
+
+def test_border_rms():
+    x = -torch.ones(2, 1, 28, 28)
+    x[:, :, 10:18, 10:18] = 1.0  # a digit in the middle: no effect
+    assert sec5.border_rms(x) == 0.0
+    x[:, :, 0, :] += 0.5  # one noisy row of the 3-pixel frame
+    n_frame = 28 * 28 - 22 * 22
+    assert sec5.border_rms(x) == pytest.approx(math.sqrt(0.25 * 28 / n_frame))
+
+
+def test_spearman_against_scipy():
+    stats = pytest.importorskip("scipy.stats")
+    rng = np.random.default_rng(0)
+    a, b = rng.normal(size=22), rng.normal(size=22)
+    b[3] = b[5]  # a tie
+    assert sec5.spearman(a, b) == pytest.approx(stats.spearmanr(a, b).statistic)
+    assert sec5.spearman(a, np.exp(a)) == pytest.approx(1.0)
+    assert sec5.spearman(a, -a) == pytest.approx(-1.0)
+
+
+def test_peak_rise_and_excess_variation():
+    t = np.linspace(0, 1, 51)
+    bump = 1 + np.exp(-(((t - 0.4) / 0.1) ** 2))
+    assert sec5.peak_time(t, bump) == pytest.approx(0.4)
+    assert math.isnan(sec5.peak_time(t, t + 1))  # monotone: no interior peak
+    assert sec5.rise_time(t, t, 0.9) == pytest.approx(0.9)
+    assert sec5.excess_variation(t, np.exp(t)) == pytest.approx(0.0, abs=1e-12)
+    # one bump of height log 2 up and down on a flat curve: 2 log 2 of excess variation
+    y = np.ones_like(t)
+    y[25] = 2.0
+    assert sec5.excess_variation(t, y) == pytest.approx(2 * math.log(2))
+    assert sec5.excess_variation(t, y, t_min=0.6) == pytest.approx(0.0)
+    assert sec5.share_lower([1, 2, 3, 4], [2, 2, 2, 5]) == 0.5
+
+
+# ----------------------------------------------------------------------------- end to end
+
+
+@pytest.fixture(scope="module")
+def tiny():
+    g = torch.Generator().manual_seed(0)
+    y = torch.arange(60) % 3
+    centres = torch.randn(3, 1, 8, 8, generator=g)
+    x = (centres[y] + 0.3 * torch.randn(60, 1, 8, 8, generator=g)).clamp(-1, 1).float()
+    data = ImageData(x=x, y=y, name="tiny", num_classes=3)
+    spec = ModelSpec("tiny", "S", (1, 8, 8), 3, {"hidden": 32, "layers": 2})
+    cfg = TrainConfig(
+        steps=20,
+        batch_size=16,
+        lr=1e-3,
+        log_every=10,
+        snapshot_every=10,
+        checkpoint_every=0,
+        device="cpu",
+    )
+    result = train(spec, data, cfg, progress=False)
+    result.key = "tiny-test-model"  # trained without the cache: give the rows an identity
+    torch.manual_seed(0)
+    clf = FeatureClassifier(1, 3, width=4, image_size=(8, 8)).eval()
+    ev = evaluate.Evaluator(clf, None, data, extract_features(clf, data.x))
+    return data, result, ev
+
+
+def test_tables_rows_are_cached_and_share_the_baseline(tiny, monkeypatch):
+    data, result, ev = tiny
+    rows2 = sec5.table2_rows(
+        result, ev, [2.0, 1.0, 0.5], n=24, n_steps=6, seed=0, t_transition=0.3, n_boot=4
+    )
+    assert [r["s"] for r in rows2] == [2.0, 1.0, 0.5]
+    assert rows2[1]["share_02"] == pytest.approx(sec5.step_share(uniform_grid(6)))
+    assert all(r["fd_low"] <= r["fd"] <= r["fd_high"] for r in rows2)
+    sub = paper.TABLE3[:4]  # none, [0, 1], [0, .1], [.1, .2]
+    rows3 = sec5.table3_rows(result, ev, 2.5, n=24, n_steps=6, seed=0, k=2.0, rows=sub, n_boot=4)
+    assert rows3[0]["fd"] == rows2[1]["fd"]  # "none" is Table 2's s = 1 (same samples)
+    assert (rows3[1]["run_a"], rows3[1]["run_b"]) == (0.0, 1.0)
+    assert rows3[3]["run_a"] == pytest.approx(float(timestep_shift(0.1, 2.0)), abs=1e-6)
+    assert rows3[1]["fd"] != rows3[0]["fd"]  # guidance changes the samples
+
+    def boom(*a, **k):
+        raise AssertionError("a cached row was sampled again")
+
+    monkeypatch.setattr(evaluate, "sample_set", boom)
+    again = sec5.table3_rows(result, ev, 2.5, n=24, n_steps=6, seed=0, k=2.0, rows=sub, n_boot=4)
+    assert [r["fd"] for r in again] == [r["fd"] for r in rows3]
+
+
+def test_a_longer_run_under_the_same_key_gets_its_own_samples(tiny):
+    # TrainResult.key leaves the step count out (a budget-2 run continues budget 1)
+    data, result, ev = tiny
+    shorter = replace(result, model=result.snapshot_model(10), cfg=replace(result.cfg, steps=10))
+    assert shorter.key == result.key and sec5.model_id(shorter) != sec5.model_id(result)
+    kw = dict(n=24, n_steps=6, seed=0, t_transition=0.3, n_boot=4)
+    a = sec5.table2_rows(result, ev, [1.0], **kw)[0]
+    b = sec5.table2_rows(shorter, ev, [1.0], **kw)[0]
+    assert a["fd"] != b["fd"]
+    pa = sec5.velocity_profile(result, n=8, n_steps=4, seed=0)
+    pb = sec5.velocity_profile(shorter, n=8, n_steps=4, seed=0)
+    assert pa["v_mean"] != pb["v_mean"]
+
+
+def test_velocity_profile_and_training_curves(tiny):
+    data, result, ev = tiny
+    p = sec5.velocity_profile(result, n=12, n_steps=5, seed=0, scale=1.0)
+    assert len(p["t"]) == 5 and p["t"][0] == 0.0 and p["D"] == 64
+    assert all(v > 0 for v in p["v_mean"]) and all(d >= 0 for d in p["div_mean"])
+    assert all(lo <= hi for lo, hi in zip(p["div_q10"], p["div_q90"], strict=True))
+    L = sec5.loss_over_training(result, data, [0.0, 0.5, 0.9], n=8, seed=0)
+    assert L["steps"] == [10, 20] and np.asarray(L["oracle"]).shape == (2, 3)
+    assert np.all(np.asarray(L["oracle"]) >= 0)
+    rows = sec5.fd_over_training(result, ev, n=12, n_steps=4, seed=0, n_boot=4)
+    assert [r["step"] for r in rows] == [10, 20]
+    img = sec5.sample_images(result, 24, 6, 0)  # Table 2's s = 1 row, from the cache
+    assert img["x"].shape == (24, 1, 8, 8)
+
+
+def test_study_model_gives_a_dit_a_patch_that_fits_the_latent(monkeypatch):
+    # 4x7x7 latents: the gpu zoo's DiT has patch 2, which does not divide 7
+    class Space:
+        def to_image_data(self, d):
+            z = torch.zeros(len(d.y), 4, 7, 7)
+            return ImageData(x=z, y=d.y, name="z", num_classes=d.num_classes, kind="latent")
+
+    pixels = ImageData(x=torch.zeros(6, 1, 28, 28), y=torch.arange(6) % 3, name="p", num_classes=3)
+    seen = {}
+
+    def fake_train(spec, data, cfg, progress=True):
+        seen.update(spec=spec, cfg=cfg, shape=tuple(data.x.shape[1:]))
+        return "trained"
+
+    monkeypatch.setattr(latent_study, "load_or_train", fake_train)
+    assert sec5.study_model("gpu", "S", space=Space(), data=pixels) == "trained"
+    assert seen["shape"] == (4, 7, 7) and seen["spec"].kwargs()["patch"] == 1
+    assert seen["cfg"] == zoo.zoo_config("gpu", "cfm", 1)
+    sec5.study_model("cpu", "S", space=Space(), data=pixels, target="oracle")
+    assert "patch" not in seen["spec"].kwargs() and seen["cfg"].target == "oracle"
+    assert replace(seen["spec"]).overrides == zoo.ZOO_PRESETS["cpu"].sizes["S"]
+
+
+# ----------------------------------------------------------------------------- analyses
+
+
+def _scored(fd, half=0.5, **kw):
+    return {"fd": fd, "fd_low": fd - half, "fd_high": fd + half, "accuracy": 0.5, "n": 10, **kw}
+
+
+def test_table2_comparison_uses_the_criterion_and_the_paper():
+    rows = [
+        _scored(fd, s=s, share_02=0.2, share_nav=0.3, paper_fd=paper.TABLE2_GFID[s])
+        for s, fd in ((4.0, 3.0), (1.0, 2.0), (0.5, 1.5), (0.1, 2.5))
+    ]
+    t = sec5.Table2(rows, {4.0: 0.1, 1.0: 0.1, 0.5: 0.05, 0.1: 0.2}, 2.0)
+    c = sec5.table2_comparison(t, n_steps=50)
+    assert c.verdicts()["table2_shift"].verdict == "reproduced"
+    assert c.glue["best_s"] == 0.5 and c.glue["best2_gain"] == pytest.approx(0.25)
+    assert c.table.paper.tolist()[:2] == ["0.5 (12.23 vs 12.99 uniform)", "x1.45, x1.53"]
+    assert c.claims[0][1] == (
+        "Table 2: best s = 0.5 (gFID 12.23 vs 12.99 at s = 1); s = 4: 18.89, s = 0.1: 19.91"
+    )
+    assert "best shift" in c.glue["t2_reading"]
+    assert sec5.table2_table(t)["ours / uniform"].tolist() == [1.5, 1.0, 0.75, 1.25]
+
+
+def test_figure8_reads_the_profiles():
+    t = np.linspace(0, 0.98, 50)
+    v = list(1 + np.exp(-(((t - 0.4) / 0.1) ** 2)))
+    div = list(np.exp(-t / 0.1))  # largest at t = 0, decays
+    p = {"t": list(t), "v_mean": v, "div_mean": div}
+    f = sec5.figure8(p, p, torch.zeros(3, 1, 2, 2))
+    assert f.peak == pytest.approx(0.4, abs=0.02) and f.rise == 0.0 and f.v_limit == 1.0
+    c = sec5.figure8_comparison(f, t09=0.3, scale=2.5)
+    assert [v.verdict for v in c.verdicts().values()] == ["reproduced", "reproduced"]
+    assert c.glue["div_tail"].startswith("It decays")
+
+
+def test_figure9_12_and_figure10():
+    fdc = {
+        "pixels": _fd_rows([5, 4, 3, 3]),
+        "recon": _fd_rows([4, 3, 2, 2]),
+        "aligned": _fd_rows([3, 2, 2.5, 1.5]),
+    }
+    t = [0.0, 0.5, 0.6, 0.7, 0.8]
+    bumpy, smooth = [1, 1, 2, 1, 2], [1, 1, 1.2, 1.4, 1.6]
+    loss = {
+        k: {"steps": [1, 2], "t": t, "oracle": [bumpy, bumpy if k != "aligned" else smooth]}
+        for k in sec5.SPACES
+    }
+    trans = dict.fromkeys(sec5.SPACES, 0.5)
+    f = sec5.figure9_12(
+        fdc, loss, trans, dict.fromkeys(sec5.SPACES, 0.0), dict.fromkeys(sec5.SPACES, 0.1)
+    )
+    assert f.share12 == 0.75 and f.share12_early == 1.0 and f.smooth_share == 1.0
+    floor = {k: _scored(1.0) for k in ("recon", "aligned", "real")}
+    c = sec5.figure9_12_comparison(f, 4, floor)
+    assert [v.verdict for v in c.verdicts().values()] == ["reproduced", "reproduced"]
+    assert "not copying" in c.glue["mem_sentence"]
+    c10 = sec5.figure10_comparison(fdc["aligned"], fdc["recon"], (1.0, 2.0))
+    assert c10.verdicts()["fig10_oracle_target"].verdict == "reproduced"
+    assert (c10.glue["early10"], c10.glue["late10"]) == ("yes", "yes")
+
+
+def _fd_rows(fds, half=0.6):
+    return [{"step": 10 * (i + 1), **_scored(f, half)} for i, f in enumerate(fds)]
+
+
+def test_why_text_lists_the_reasons_that_apply():
+    w = sec5.why_text(True, 0.1, 1.0, 1.2, 4, 0.4, 0.3, "absolute", False)
+    assert w.count("(") >= 3 and "(3) our navigation stage ends at t_0.9 = 0.30" in w
+    w = sec5.why_text(False, 0.1, 1.0, 1.2, 0, 0.4, 0.3, "relative", True)
+    assert w.startswith("Differences") and "(1) our navigation" in w and "(2) both latent" in w
