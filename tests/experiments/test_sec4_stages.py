@@ -397,3 +397,21 @@ def test_model_id_rejects_what_is_not_a_model():
 def test_from_u8_rejects_floats():
     with pytest.raises(TypeError, match="uint8"):
         sec4.from_u8(torch.zeros(3))
+
+
+def test_refinement_size_scales_down_with_a_note():
+    from flowstage_lib.data import ImageData
+    from flowstage_lib.experiments.sec4_stages import refinement_size
+
+    y = torch.arange(10).repeat_interleave(50)  # the mnist5k held-out split: 50 per class
+    images = ImageData(x=torch.zeros(500, 1, 2, 2), y=y, num_classes=10, name="held")
+    assert refinement_size(200, images) == (200, "")
+    n, note = refinement_size(300, images)
+    assert n == 250 and "scaled down from 300 to 250" in note and "50 per class" in note
+    with pytest.raises(ValueError, match="n_refine"):
+        refinement_size(
+            10,
+            ImageData(
+                x=torch.zeros(10, 1, 2, 2), y=torch.arange(10), num_classes=10, name="one each"
+            ),
+        )

@@ -35,6 +35,7 @@ from flowstage_lib.experiments.sec4_stages.figure6_refinement import (
     figure6_table,
     paired_sources,
     refinement,
+    refinement_size,
 )
 from flowstage_lib.experiments.sec4_stages.figure7_loss import (
     Figure7,
@@ -86,6 +87,7 @@ __all__ = [
     "figure5_13_comparison",
     "paired_sources",
     "refinement",
+    "refinement_size",
     "Figure6",
     "figure6_refinement",
     "figure6_table",

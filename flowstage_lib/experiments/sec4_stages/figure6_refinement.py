@@ -87,6 +87,27 @@ def _resume_all(result, classifier, src, y, train, ts, cfg_scale, n_steps, seed)
     return {k: torch.stack(v) for k, v in acc.items()}
 
 
+def refinement_size(n: int, images: ImageData) -> tuple[int, str]:
+    """How many unseen images Fig. 6 can use: ``n``, or fewer when ``images`` has too few per
+    class (each query takes two images of its class, balanced over classes: see
+    :func:`paired_sources`). Returns ``(n_used, note)``; the note is "" when nothing changed and
+    otherwise says why ``n`` was scaled down (e.g. the MNIST test files were deleted and the
+    mnist5k held-out split, 50 per class, stands in)."""
+    K = int(images.num_classes)
+    per_class = int(torch.bincount(images.y.long(), minlength=K).min())
+    n_max = K * (per_class // 2)
+    if n <= n_max:
+        return n, ""
+    if n_max == 0:
+        raise ValueError(
+            f"n_refine: the unseen images have {per_class} per class; Fig. 6 needs at least 2"
+        )
+    return n_max, (
+        f"n_refine scaled down from {n} to {n_max}: the unseen images hold {per_class} per "
+        f"class, and each of the {K} classes needs two per query"
+    )
+
+
 def refinement(
     result,
     images: ImageData,
