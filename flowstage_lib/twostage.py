@@ -12,11 +12,10 @@ from flowstage_lib.experiments.curves import (  # noqa: F401
 )
 from flowstage_lib.experiments.sec2_oracle import (  # noqa: F401
     QUERY_SEED_OFFSET,
-    TRAJ_SEED_OFFSET,
-    oracle_trajectories,
     theorem_check,
     toy_mixture_2d,
 )
+from flowstage_lib.experiments.sec2_sampling import TRAJ_SEED_OFFSET, oracle_trajectories  # noqa: F401
 from flowstage_lib.experiments.sec3_collapse import collapse_dimension, data_spread  # noqa: F401
 from flowstage_lib.experiments.theorem21 import (  # noqa: F401
     PATHS,

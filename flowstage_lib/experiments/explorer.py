@@ -67,7 +67,7 @@ def curve_figure(curves: dict, D: int, s: float, N_values: Sequence[int]):
 
 def field_figure(field: dict, x, y, k: int):
     """Quiver of the oracle field at its k-th time over the top-1 weight (shade), with the
-    training points. ``field``: :func:`.sec2_oracle.oracle_field`."""
+    training points. ``field``: :func:`.sec2_sampling.oracle_field`."""
     g = field["grid"].numpy()
     u = field["u"][k].numpy()
     fig, ax = plt.subplots(figsize=(4.2, 4.2))

@@ -60,7 +60,7 @@ def _training_points(ax, x: torch.Tensor, y: torch.Tensor, **kw) -> None:
 
 def oracle_field_figure(field: dict, x: torch.Tensor, y: torch.Tensor, extent: float):
     """Streamlines of u*(x, t) over its top-1 posterior weight (colour), one panel per t, with
-    the training points. ``field``: :func:`.sec2_oracle.oracle_field`."""
+    the training points. ``field``: :func:`.sec2_sampling.oracle_field`."""
     g = field["grid"].numpy()
     times = field["t"]
     top1_mean = field["top1"].mean(dim=(1, 2)).tolist()
@@ -87,7 +87,7 @@ def trajectories_figure(x: torch.Tensor, y: torch.Tensor, uncond: dict, cond: di
     and class-conditional (colour: the requested y).
 
     Args:
-        uncond, cond: outputs of :func:`.sec2_oracle.oracle_trajectories`.
+        uncond, cond: outputs of :func:`.sec2_sampling.oracle_trajectories`.
     """
     fig, axes = plt.subplots(1, 2, figsize=(9, 4.2), layout="constrained", sharey=True)
     titles = ("unconditional $u^*(x, t)$ (colour: end point)",

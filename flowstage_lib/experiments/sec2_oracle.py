@@ -5,8 +5,7 @@ and oracle sampling, on a small labelled 2-D mixture.
 - :func:`theorem_check`: the oracle u* (Eq. 19), Eq. 6 as printed and two Monte Carlo estimates
   of E[u | x_t] (:mod:`.theorem21`), per path, conditioning, t, query and component;
   :func:`theorem_summary` turns them into standardised differences z and tables.
-- :func:`oracle_field`, :func:`oracle_trajectories`, :func:`retrieval_table`: the field on a grid,
-  Euler paths from noise and where they end (Fig. 5's "the oracle retrieves training samples").
+- The field and sampling with it: :mod:`.sec2_sampling`.
 
 Every result is cached (key: the inputs and the package's source). Plots: :mod:`.plots_sec2`.
 """
@@ -34,20 +33,17 @@ from flowstage_lib.oracle import OracleVelocity
 
 __all__ = [
     "QUERY_SEED_OFFSET",
-    "TRAJ_SEED_OFFSET",
     "toy_mixture_2d",
     "theorem_check",
     "TheoremCheck",
     "theorem_summary",
-    "oracle_field",
-    "oracle_trajectories",
-    "retrieval_table",
+    "theorem_reason",
+    "theorem_comparison",
 ]
 
 # Offsets that give every random draw its own stream (see experiments.curves.DATA_SEED_OFFSET:
 # one seed for data and queries makes the query noise a copy of training points).
 QUERY_SEED_OFFSET = 1_000_003
-TRAJ_SEED_OFFSET = 2_000_003
 COLUMNS = (
     "path", "conditional", "t", "query", "comp", "oracle", "typo",
     "bayes", "bayes_se", "joint", "joint_se", "joint_n",
@@ -269,111 +265,25 @@ def theorem_reason(check: TheoremCheck, ok: bool, t_max: float) -> str:
     )
 
 
-def _field(x, times, extent, n_grid, path) -> dict:
-    oracle = OracleVelocity(x, path=PATHS[path], dtype=torch.float64)
-    grid = torch.linspace(-extent, extent, n_grid, dtype=torch.float64)  # (G,)
-    gy, gx = torch.meshgrid(grid, grid, indexing="ij")
-    pts = torch.stack([gx.reshape(-1), gy.reshape(-1)], 1)  # (G*G, 2)
-    us, tops = [], []
-    for t in times:
-        st = oracle.stats(pts, float(t))
-        A, B = oracle.path.oracle_coefficients(float(t))
-        us.append((A * st.mean + B * pts).reshape(n_grid, n_grid, 2))
-        tops.append(st.top1.reshape(n_grid, n_grid))
-    return {"grid": grid, "u": torch.stack(us), "top1": torch.stack(tops), "t": list(times)}
-
-
-def oracle_field(
-    x: torch.Tensor,
-    times: Sequence[float],
-    extent: float,
-    n_grid: int,
-    path: str = "rectified flow",
-) -> dict:
-    """The unconditional oracle field u*(x, t) (Eq. 19) and its top-1 posterior weight on an
-    n_grid^2 grid of [-extent, extent]^2, for each t (cached).
-
-    Args:
-        x: (N, 2) float64 training points.
-
-    Returns:
-        dict: grid (G,) float64, u (T, G, G, 2), top1 (T, G, G) (row = second coordinate),
-        t (T,) list of floats.
-    """
-    times = [float(t) for t in times]
-    return cached(
-        "sec2_field",
-        {"x": x, "times": times, "n_grid": n_grid, "extent": extent, "path": path},
-        lambda: _field(x, times, extent, n_grid, path),
+def theorem_comparison(check: TheoremCheck, verdict_thm: str, eq6_rejected: bool) -> pd.DataFrame:
+    """Eq. 19 and the main text's Eq. 6 beside our Monte Carlo check, with the verdicts."""
+    ours_thm = (
+        f"max abs(z) = {check.max_z19:.2f} over {check.n_tests} comparisons "
+        f"(bound {check.z_star:.2f})"
     )
-
-
-def _trajectories(x, y, n_traj, n_steps, seed, conditional, path) -> dict:
-    g = torch.Generator().manual_seed(int(seed) + TRAJ_SEED_OFFSET)
-    oracle = OracleVelocity(x, y, path=PATHS[path], dtype=torch.float64)
-    z = torch.randn(n_traj, x.shape[1], generator=g, dtype=torch.float64)  # (B, 2)
-    yq = torch.randint(int(y.max()) + 1, (n_traj,), generator=g) if conditional else None
-    ts = torch.linspace(0, 1, n_steps + 1, dtype=torch.float64)
-    traj = [z]
-    for k in range(n_steps):
-        dt = float(ts[k + 1] - ts[k])
-        z = z + dt * oracle.velocity(z, float(ts[k]), yq)
-        traj.append(z)
-    d = torch.cdist(z, x)  # (B, N)
-    two = d.topk(2, dim=1, largest=False)
-    return {
-        "traj": torch.stack(traj),
-        "y": yq if conditional else torch.full((n_traj,), -1),
-        "nearest": two.indices[:, 0],
-        "dist": two.values[:, 0],
-        "second": two.values[:, 1],
-    }
-
-
-def oracle_trajectories(
-    x: torch.Tensor,
-    y: torch.Tensor,
-    n_traj: int,
-    n_steps: int,
-    seed: int,
-    conditional: bool,
-    path: str = "rectified flow",
-) -> dict:
-    """Euler trajectories of the oracle from noise, on the uniform grid t_k = k / n_steps
-    (the velocity is evaluated at t_0..t_{n-1} < 1, never at the singular t = 1); cached.
-
-    Returns:
-        dict: traj (n_steps + 1, B, 2), y (B,) requested labels (-1 unconditional),
-        nearest (B,) index of the nearest training point of the end point, dist (B,) its
-        distance, second (B,) distance to the second nearest. Draws use seed + TRAJ_SEED_OFFSET.
-    """
-    params = {"x": x, "y": y, "n_traj": n_traj, "n_steps": n_steps, "seed": seed}
-    return cached(
-        "sec2_trajectories",
-        {**params, "conditional": conditional, "path": path},
-        lambda: _trajectories(x, y, n_traj, n_steps, seed, conditional, path),
+    return pd.DataFrame(
+        [
+            {
+                "quantity": "E[u ∣ x_t] on a finite data set (Thm. 2.1)",
+                "paper": "Eq. 19: A_t = α'_t − α_t σ'_t / σ_t, B_t = σ'_t / σ_t",
+                "ours": ours_thm,
+                "verdict": verdict_thm,
+            },
+            {
+                "quantity": "Eq. 6 as printed (σ_t² in A_t, B_t)",
+                "paper": "main text (a typo)",
+                "ours": f"smallest per-t max abs(z) for t >= 0.1: {check.min_z6_late:.3g}",
+                "verdict": "rejected" if eq6_rejected else "not rejected",
+            },
+        ]
     )
-
-
-def retrieval_table(
-    x: torch.Tensor, y: torch.Tensor, n_traj: int, steps: Sequence[int], seed: int, tol: float
-) -> pd.DataFrame:
-    """Where the oracle's Euler trajectories end (Fig. 5: the oracle retrieves training points).
-
-    One row per step count: the fraction of end points within ``tol`` of a training point
-    (class-conditional: of the requested class), how many distinct points they reach and the
-    median distance, unconditional and class-conditional.
-    """
-    rows = []
-    for n_steps in steps:
-        row = {"Euler steps": n_steps}
-        for conditional, name in ((False, "uncond."), (True, "cond.")):
-            tr = oracle_trajectories(x, y, n_traj, n_steps, seed, conditional)
-            on = tr["dist"] < tol
-            if conditional:
-                on = on & (y[tr["nearest"]] == tr["y"])
-            row[f"{name}: on a point"] = float(on.double().mean())
-            row[f"{name}: points reached"] = int(tr["nearest"][on].unique().numel())
-            row[f"{name}: median distance"] = float(tr["dist"].median())
-        rows.append(row)
-    return pd.DataFrame(rows)

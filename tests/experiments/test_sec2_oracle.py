@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 import torch
 
-from flowstage_lib.experiments import plots_sec2, sec2_oracle
+from flowstage_lib.experiments import plots_sec2, sec2_oracle, sec2_sampling
 
 matplotlib.use("Agg")
 
@@ -55,7 +55,7 @@ def test_theorem_summary_z_by_hand():
 @pytest.mark.parametrize("conditional", [False, True])
 def test_oracle_trajectories_end_on_training_points(conditional):
     x, y = sec2_oracle.toy_mixture_2d()
-    tr = sec2_oracle.oracle_trajectories(x, y, 20, 100, seed=0, conditional=conditional)
+    tr = sec2_sampling.oracle_trajectories(x, y, 20, 100, seed=0, conditional=conditional)
     assert tr["traj"].shape == (101, 20, 2)
     assert (tr["dist"] < 1e-3).all()
     if conditional:
@@ -64,7 +64,7 @@ def test_oracle_trajectories_end_on_training_points(conditional):
 
 def test_retrieval_table_counts_end_points():
     x, y = sec2_oracle.toy_mixture_2d()
-    tab = sec2_oracle.retrieval_table(x, y, n_traj=20, steps=[1, 100], seed=0, tol=1e-3)
+    tab = sec2_sampling.retrieval_table(x, y, n_traj=20, steps=[1, 100], seed=0, tol=1e-3)
     assert list(tab["Euler steps"]) == [1, 100]
     assert tab["uncond.: on a point"].iloc[1] == 1.0 and tab["cond.: on a point"].iloc[1] == 1.0
     # one Euler step from t = 0 lands on the data mean, on no training point
@@ -73,7 +73,7 @@ def test_retrieval_table_counts_end_points():
 
 def test_oracle_field_shapes():
     x, y = sec2_oracle.toy_mixture_2d()
-    f = sec2_oracle.oracle_field(x, [0.1, 0.9], extent=3.0, n_grid=7)
+    f = sec2_sampling.oracle_field(x, [0.1, 0.9], extent=3.0, n_grid=7)
     assert f["u"].shape == (2, 7, 7, 2) and f["top1"].shape == (2, 7, 7)
     assert f["top1"][1].mean() > f["top1"][0].mean()
 
@@ -81,8 +81,8 @@ def test_oracle_field_shapes():
 def test_figures_draw():
     x, y = sec2_oracle.toy_mixture_2d()
     s = sec2_oracle.theorem_summary(_check(), joint_max_t=0.3)
-    f = sec2_oracle.oracle_field(x, [0.1, 0.9], extent=3.0, n_grid=7)
-    tr = [sec2_oracle.oracle_trajectories(x, y, 5, 10, 0, c) for c in (False, True)]
+    f = sec2_sampling.oracle_field(x, [0.1, 0.9], extent=3.0, n_grid=7)
+    tr = [sec2_sampling.oracle_trajectories(x, y, 5, 10, 0, c) for c in (False, True)]
     figs = [
         plots_sec2.mc_check_figure(s.mc, s.z_star),
         plots_sec2.oracle_field_figure(f, x, y, 3.0),
