@@ -33,6 +33,7 @@ __all__ = [
     "save_table",
     "Results",
     "VERDICTS",
+    "IDENTITY_VERDICTS",
     "View",
 ]
 
@@ -40,6 +41,7 @@ REPO_ROOT = Path(__file__).resolve().parent.parent
 PROFILE_DIR = Path(__file__).resolve().parent / "profiles"
 PROFILES = ("smoke", "cpu", "gpu")
 VERDICTS = ("reproduced", "partly", "not reproduced", "out of reach here")
+IDENTITY_VERDICTS = ("checked", "failed")  # for claims of kind "identity" (a property of a formula)
 
 
 class ProfileError(ValueError):
@@ -121,7 +123,9 @@ class Results:
     def table(self, df, name: str) -> Path:
         return save_table(df, self.section, self.profile, name)
 
-    def claim(self, claim_id: str, claim: str, paper: str, ours: str, verdict: str) -> None:
+    def claim(
+        self, claim_id: str, claim: str, paper: str, ours: str, verdict: str, kind: str = "model"
+    ) -> None:
         """Record one tested claim of the paper in ``claims.csv`` (read by the report page).
 
         Args:
@@ -129,15 +133,21 @@ class Results:
             claim: the paper's claim in a sentence.
             paper: the paper's number(s) or statement.
             ours: our computed number(s), formatted.
-            verdict: one of :data:`VERDICTS`.
+            verdict: one of :data:`VERDICTS` (kind ``"model"``) or :data:`IDENTITY_VERDICTS`
+                (kind ``"identity"``).
+            kind: ``"model"`` (a claim about data, models or samplers) or ``"identity"`` (a
+                property of a formula: checked, or failed when the code is wrong).
         """
         import pandas as pd
 
-        if verdict not in VERDICTS:
-            raise ValueError(f"verdict {verdict!r} is not one of {VERDICTS}")
+        allowed = {"model": VERDICTS, "identity": IDENTITY_VERDICTS}
+        if kind not in allowed:
+            raise ValueError(f"kind {kind!r} is not one of {tuple(allowed)}")
+        if verdict not in allowed[kind]:
+            raise ValueError(f"verdict {verdict!r} of a {kind} claim is not one of {allowed[kind]}")
         path = self.dir / "claims.csv"
         rows = pd.read_csv(path).to_dict("records") if path.exists() else []
-        rows = [r for r in rows if r["id"] != claim_id]
+        rows = [{"kind": "model", **r} for r in rows if r["id"] != claim_id]
         rows.append(
             {
                 "id": claim_id,
@@ -146,10 +156,12 @@ class Results:
                 "paper": paper,
                 "ours": ours,
                 "verdict": verdict,
+                "kind": kind,
             }
         )
+        columns = ["id", "section", "claim", "paper", "ours", "verdict", "kind"]
         tmp = path.with_suffix(".tmp")
-        pd.DataFrame(rows).to_csv(tmp, index=False)
+        pd.DataFrame(rows, columns=columns).to_csv(tmp, index=False)
         os.replace(tmp, path)
 
 

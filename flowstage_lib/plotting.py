@@ -2,10 +2,7 @@
 
 from __future__ import annotations
 
-import random
-
 import matplotlib as mpl
-import numpy as np
 import torch
 
 __all__ = ["setup", "image_grid", "PAPER_COLOR", "OURS_COLOR", "STAGE_COLORS"]
@@ -15,8 +12,9 @@ OURS_COLOR = "#1f77b4"
 STAGE_COLORS = {"navigation": "#fde0c5", "refinement": "#d5e8d4"}
 
 
-def setup(seed: int = 0) -> None:
-    """Matplotlib rcParams for the book and seeds for python, numpy and torch."""
+def setup(seed: int | None = None) -> None:
+    """Matplotlib rcParams for the book. Touches no random state: every draw in the library
+    takes its seed explicitly. (``seed`` is accepted and ignored, for old callers.)"""
     mpl.rcParams.update(
         {
             "figure.dpi": 110,
@@ -31,9 +29,6 @@ def setup(seed: int = 0) -> None:
             "image.cmap": "gray",
         }
     )
-    random.seed(seed)
-    np.random.seed(seed)
-    torch.manual_seed(seed)
 
 
 def image_grid(ax, images, nrow: int, pad: int = 1, value_range=(-1.0, 1.0), title=None):

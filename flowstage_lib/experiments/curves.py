@@ -1,0 +1,147 @@
+"""The oracle's stage curves along t (Figs. 2-3), cached; shared by Secs. 3, 4 and 5.
+
+- :func:`t_grid`: a grid dense near t = 0 (geomspace + linspace).
+- :func:`curves_for`: cached curves (MSE to x1 - x0, top-1 weight, entropy) of a data set;
+  :func:`synthetic_curves`: the same for unit-Gaussian clouds (Fig. 3), generated on a miss.
+- :func:`crossings`: the times t_0.5, t_0.9, t_0.99 where the mean top-1 weight first reaches
+  each level.
+
+A curve is a dict (what the cache stores): name, D, N (mean items per class when conditional)
+and equal-length lists t, mse, mse_se, top1, top1_se, entropy
+(see :class:`flowstage_lib.transition.StageCurves`).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import numpy as np
+import torch
+
+from flowstage_lib.cache import cached
+from flowstage_lib.data import ImageData, default_device, synthetic_gaussian
+from flowstage_lib.oracle import OracleVelocity
+from flowstage_lib.transition import crossing_times, stage_curves
+
+__all__ = ["LEVELS", "DATA_SEED_OFFSET", "t_grid", "curves_for", "synthetic_curves", "crossings"]
+
+LEVELS = (0.5, 0.9, 0.99)  # the top-1 levels whose first crossings the book reports
+
+# The data of synthetic_curves use seed + DATA_SEED_OFFSET, a stream apart from the queries'.
+# With one seed for both, torch's generator would hand the queries a shifted copy of the data's
+# own draws: e.g. for synthetic_gaussian(D=256) and 256 queries, stage_curves' noise x0 equals
+# the next training point exactly, and the posterior "collapses" at t ~ 0.03 instead of ~0.17.
+DATA_SEED_OFFSET = 3_000_017
+
+
+def t_grid(
+    n_log: int, n_lin: int, t_min: float = 1e-3, t_split: float = 0.2, t_max: float = 0.99
+) -> list[float]:
+    """Times dense near t = 0: t = 0, ``n_log`` geometric points in [t_min, t_split) and
+    ``n_lin`` linear points in [t_split, t_max]; (1 + n_log + n_lin,) floats."""
+    a = np.geomspace(t_min, t_split, n_log, endpoint=False)
+    b = np.linspace(t_split, t_max, n_lin)
+    return [0.0] + [round(float(v), 6) for v in np.concatenate([a, b])]
+
+
+def _curves(
+    data: ImageData,
+    t: Sequence[float],
+    n_queries: int,
+    seed: int,
+    conditional: bool,
+    device: torch.device,
+) -> dict:
+    oracle = OracleVelocity(data.x, data.y if conditional else None, device=device)
+    c = stage_curves(
+        oracle,
+        data.x,
+        data.y,
+        list(t),
+        n_queries=n_queries,
+        seed=seed,
+        conditional=conditional,
+        progress=False,
+    )
+    counts = data.class_counts()
+    return {
+        "name": data.name,
+        "D": data.D,
+        "N": float(counts[counts > 0].float().mean()) if conditional else data.N,
+        "t": c.t.tolist(),
+        "mse": c.mse.tolist(),
+        "mse_se": c.mse_se.tolist(),
+        "top1": c.top1.tolist(),
+        "top1_se": c.top1_se.tolist(),
+        "entropy": c.entropy.tolist(),
+    }
+
+
+def curves_for(
+    data: ImageData, t: Sequence[float], n_queries: int, seed: int, conditional: bool = True
+) -> dict:
+    """Cached Fig. 2 curves of one data set: MSE(u*, x1 - x0), mean top-1 posterior weight and
+    entropy along ``t`` (class-conditional oracle by default: N = images per class).
+
+    The cache key holds the data's fingerprint, t, n_queries, seed, conditioning and device.
+
+    Returns:
+        a curve dict (see the module docstring), lists of length T = len(t).
+    """
+    device = default_device()
+    params = {
+        "data": data.x,
+        "labels": data.y,
+        "t": list(t),
+        "n_queries": n_queries,
+        "seed": seed,
+        "conditional": conditional,
+        "device": device.type,
+    }
+    return cached(
+        "stage_curves", params, lambda: _curves(data, t, n_queries, seed, conditional, device)
+    )
+
+
+def synthetic_curves(
+    D: int,
+    N: int,
+    t: Sequence[float],
+    n_queries: int,
+    seed: int,
+    spread: float = 1.0,
+    data_seed: int | None = None,
+) -> dict:
+    """Cached Fig. 3 curves of N iid points from N(0, spread^2 I_D) (generated only on a cache
+    miss). Same output as :func:`curves_for` (one class: conditional = unconditional).
+
+    ``seed`` draws the queries; the data use ``data_seed`` (default seed + DATA_SEED_OFFSET),
+    which must differ from ``seed`` (one stream for both makes the query noise a copy of
+    training points).
+    """
+    if data_seed is None:
+        data_seed = int(seed) + DATA_SEED_OFFSET
+    if data_seed == seed:
+        raise ValueError("data_seed must differ from seed: queries would reuse the data's draws")
+    device = default_device()
+    params = {
+        "D": D,
+        "N": N,
+        "spread": spread,
+        "data_seed": data_seed,
+        "t": list(t),
+        "n_queries": n_queries,
+        "seed": seed,
+        "device": device.type,
+    }
+
+    def compute() -> dict:
+        data = synthetic_gaussian(D, N, num_classes=1, spread=spread, seed=data_seed)
+        return _curves(data, t, n_queries, seed, False, device)
+
+    return cached("synthetic_curves", params, compute)
+
+
+def crossings(curve: dict, levels: Sequence[float] = LEVELS) -> dict[float, float]:
+    """{level: first t where the curve's mean top-1 weight reaches it} (NaN: never)."""
+    return crossing_times(curve["t"], curve["top1"], levels)
