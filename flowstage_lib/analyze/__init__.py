@@ -30,6 +30,7 @@ from flowstage_lib.analyze.core import (
     measure,
     transfer,
 )
+from flowstage_lib.analyze.distributed import rank_world
 
 __all__ = ["PAPER", "AnalysisResult", "Calibration", "analyze", "calibrate_scale", "clock_identity"]
 
@@ -77,6 +78,7 @@ class AnalysisResult:
     spread_within: float
     calibration: Calibration
     transfer: dict
+    processes: int = 1
 
     def _curve(self, s: CurveSummary | None) -> dict | None:
         if s is None:
@@ -134,6 +136,7 @@ class AnalysisResult:
             "shape": list(self.shape),
             "D": self.dim,
             "n_classes": self.n_classes,
+            "processes": self.processes,
             "convention": conv,
             "time_name": cv.time_name(conv),
             "times": [cv.time_to(v, conv) for v in t.tolist()],
@@ -225,4 +228,5 @@ def analyze(
         spread_within=m["spread_within"],
         calibration=cal,
         transfer=transfer(cal, PAPER),
+        processes=rank_world()[1],
     )

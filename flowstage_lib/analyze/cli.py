@@ -85,6 +85,9 @@ def run(args: argparse.Namespace) -> int:
     except (ValueError, TypeError, FileNotFoundError) as err:
         print(f"flowstage analyze: error: {err}", file=sys.stderr)
         return 2
+    finally:
+        if torch.distributed.is_available() and torch.distributed.is_initialized():
+            torch.distributed.barrier()
     if rank_world()[0] == 0:
         paths = write_report(res, args.out)
         d = res.to_dict()
@@ -99,6 +102,8 @@ def run(args: argparse.Namespace) -> int:
             )[:2000]
         )
         print(f"[flowstage analyze] wrote {paths['json']}, {paths['png']}, {paths['html']}")
+    if torch.distributed.is_available() and torch.distributed.is_initialized():
+        torch.distributed.destroy_process_group()
     return 0
 
 
