@@ -70,24 +70,26 @@ def _summary(qs: QueryStats, levels, n_boot, seed, n_rows, dim, spread) -> Curve
     )
 
 
-def reference_stats(source, labels=None, max_rows: int = 16384):
-    """(mu (D,) float64, spread, within-class spread) from evenly spaced rows.
+def reference_stats(source, labels=None, max_rows: int = 4096):
+    """(mu (D,) float64, spread, within-class spread) from up to ``max_rows`` evenly spaced rows.
 
     mu is only the streaming reference point (any value is exact; near the data is precise);
     spread = sqrt(mean per-coordinate variance), the within-class one around class means.
     """
     idx = np.unique(np.linspace(0, source.n - 1, min(source.n, max_rows)).astype(np.int64))
-    x = source.take(idx)  # (m, D)
+    x = source.take(idx)  # (m, D) float64
     mu = x.mean(0)
     spread = math.sqrt(((x - mu) ** 2).mean())
     within = math.nan
     if labels is not None:
-        y = labels[idx]
-        cls, inv = np.unique(y, return_inverse=True)
-        means = np.zeros((cls.size, x.shape[1]))
-        np.add.at(means, inv, x)
-        means /= np.bincount(inv)[:, None]
-        within = math.sqrt(((x - means[inv]) ** 2).mean())
+        order = np.argsort(labels[idx], kind="stable")
+        x, y = x[order], labels[idx][order]
+        starts = np.flatnonzero(np.r_[True, y[1:] != y[:-1]])
+        counts = np.diff(np.r_[starts, y.size])
+        means = np.add.reduceat(x, starts, axis=0) / counts[:, None]  # (C', D)
+        x -= np.repeat(means, counts, axis=0)
+        dof = max(1, (x.shape[0] - counts.size)) * x.shape[1]  # unbiased within classes
+        within = math.sqrt((x**2).sum() / dof)
     return torch.from_numpy(mu), spread, within
 
 
