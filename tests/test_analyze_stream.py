@@ -162,3 +162,21 @@ def test_errors_name_the_file_and_the_problem(tmp_path):
     with pytest.raises(ValueError, match="convention must be one of"):
         analyze(x, convention="edm", progress=False)
     assert math.isfinite(open_data(x).read(0, 2).sum())
+
+
+def test_class_queries_read_only_their_rows_in_bounded_blocks(tmp_path, monkeypatch):
+    x, y = _data(n=500)
+    np.save(tmp_path / "x.npy", x.astype(np.float32))
+    src = open_data(tmp_path / "x.npy")
+    _, index = label_index(y, src.n)
+    seen = []
+    take, read = src.take, src.read
+    monkeypatch.setattr(src, "take", lambda i: (seen.append(np.asarray(i)), take(i))[1])
+    monkeypatch.setattr(
+        src, "read", lambda lo, hi: (seen.append(np.arange(lo, hi)), read(lo, hi))[1]
+    )
+    mu = torch.zeros(12, dtype=torch.float64)
+    query_stats(src, np.array([0.2, 0.5]), 3, 0, mu, rows=index.rows(1), chunk_rows=20)
+    rows_read = np.concatenate(seen)
+    assert set(rows_read.tolist()) <= set(index.rows(1).tolist())
+    assert max(s.size for s in seen) <= 20
