@@ -51,11 +51,13 @@ def plot(result, path: Path) -> None:
         xlabel=name,
         ylabel="top-1 posterior weight",
         ylim=(0, 1.02),
-        title="top-1 weight (: measured 0.9 crossing, -- predicted collapse)",
+        title="top-1 weight (dotted: 0.9 crossing; dashed: predicted)",
     )
     ax2.set(xlabel=name, ylabel="MSE(u*, x1 - x0)", yscale="log", title="MSE to the CFM target")
+    top = max(max(d[k]["mse"]) for k in ("unconditional", "conditional") if d[k] is not None)
+    ax2.set_ylim(bottom=max(top * 1e-8, 1e-300))  # a one-hot posterior gives MSE ~ 0
     ax1.legend(fontsize=8)
-    fig.suptitle(f"{d['data']}: N = {d['N']}, D = {d['D']}")
+    fig.suptitle(f"{Path(d['data']).name}: N = {d['N']}, D = {d['D']}")
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(path.stem + ".tmp.png")
     fig.savefig(tmp, dpi=110)
