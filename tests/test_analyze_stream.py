@@ -180,3 +180,15 @@ def test_class_queries_read_only_their_rows_in_bounded_blocks(tmp_path, monkeypa
     rows_read = np.concatenate(seen)
     assert set(rows_read.tolist()) <= set(index.rows(1).tolist())
     assert max(s.size for s in seen) <= 20
+
+
+def test_npz_and_integer_data_are_accepted(tmp_path):
+    x, y = _data(n=120)
+    np.savez(tmp_path / "d.npz", x=x, y=y)
+    src = open_data(tmp_path / "d.npz")
+    np.testing.assert_allclose(src.read(0, 120), x)
+    np.savez(tmp_path / "two.npz", a=x, b=x)
+    with pytest.raises(ValueError, match="name one 'x'"):
+        open_data(tmp_path / "two.npz")
+    ints = open_data(np.arange(12, dtype=np.uint8).reshape(3, 4))
+    assert ints.read(0, 3).dtype == np.float64

@@ -107,7 +107,7 @@ def query_stats(
         part = all_merge(part)
         del xc
         # u* - (x1 - x0) = (E[x1 | x_t] - x_t) / (1 - t) - (x1 - x0) = (E[x1 | x_t] - x1) / (1 - t)
-        err = (part.mean - x1c[q_b]).double().square().mean(1)  # (B,)
+        err = (part.mean - x1c[q_b]).square().mean(1).double()  # (B,)
         out["mse"].append(err / sigma**2)
         out["top1"].append(part.top1.double())
         out["entropy"].append(part.entropy.double())
