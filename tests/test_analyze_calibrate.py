@@ -47,6 +47,7 @@ def test_k_from_crossing_by_hand():
     assert k == pytest.approx(0.3 * 0.9 / (0.1 * 0.7))
     assert timestep_shift(0.1, k) == pytest.approx(0.3)
     assert math.isnan(k_from_crossing(math.nan))
+    assert math.isnan(k_from_crossing(0.0))  # collapsed at t = 0 already: no scale does it
     with pytest.raises(ValueError, match="target_t"):
         k_from_crossing(0.3, 1.0)
 

@@ -111,7 +111,7 @@ class AnalysisResult:
                 "interval": shifts,
                 "ours": s,
                 "paper": PAPER["shift"],
-                "grid_50": cv.shifted_grid(51, s, conv)[:6],
+                "grid_50_steps_head": cv.shifted_grid(51, s, conv)[:6],
             },
             "note": CAVEAT,
         }

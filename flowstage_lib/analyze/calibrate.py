@@ -39,13 +39,13 @@ def clock_identity(t, k: float):
 
 
 def k_from_crossing(t_cross: float, target_t: float = 0.1) -> float:
-    """The data scale k with timestep_shift(target_t, k) = t_cross (NaN if t_cross is NaN)."""
+    """The data scale k with timestep_shift(target_t, k) = t_cross (NaN if t_cross is NaN or 0)."""
     if not 0.0 < target_t < 1.0:
         raise ValueError(f"target_t must lie in (0, 1), got {target_t}")
-    if not math.isfinite(t_cross):
-        return math.nan
-    if not 0.0 < t_cross < 1.0:
-        raise ValueError(f"t_cross must lie in (0, 1), got {t_cross}")
+    if not math.isfinite(t_cross) or t_cross <= 0.0:
+        return math.nan  # never crossed, or already at t = 0 (a class of one point): no k
+    if t_cross >= 1.0:
+        raise ValueError(f"t_cross must lie in [0, 1), got {t_cross}")
     return t_cross * (1.0 - target_t) / (target_t * (1.0 - t_cross))
 
 
