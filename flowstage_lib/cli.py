@@ -287,7 +287,12 @@ def main(argv: list[str] | None = None) -> int:
         "refresh-outputs", help="store smoke outputs of nbval-check-output cells in the notebooks"
     )
     f.add_argument("sections", nargs="*")
+    from flowstage_lib.analyze import cli as analyze_cli
+
+    analyze_cli.add_parser(sub)
     args = ap.parse_args(argv)
+    if args.cmd == "analyze":
+        return analyze_cli.run(args)
     try:
         if args.cmd == "list":
             print("sections:", *sections(), sep="\n  ")

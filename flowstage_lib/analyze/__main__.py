@@ -1,0 +1,5 @@
+import sys
+
+from flowstage_lib.analyze.cli import main
+
+sys.exit(main())
