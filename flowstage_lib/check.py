@@ -35,7 +35,8 @@ __all__ = ["Finding", "ModelPlan", "CheckReport", "check_profile"]
 # these is only checked for being declared by its notebook.
 COUNTS = {
     "n_queries", "n_mc", "n_pairs", "n_grid", "n_traj", "n_t_log", "n_t_lin", "synthetic_D",
-    "synthetic_N", "fig3_dims_N", "fig3_ns_D", "n_steps", "fig4_rows", "n_layout", "fig5_rows",
+    "class_queries", "n_times", "synthetic_N", "fig3_dims_N", "fig3_ns_D", "n_steps", "fig4_rows",
+    "n_layout", "fig5_rows",
     "n_mem", "fig6_rows", "n_refine", "loss_t_points", "n_loss", "n_fd", "n_boot", "n_samples",
     "n_fig8", "ae_steps", "n_train_fd", "n_loss_t", "long_budget",
 }  # fmt: skip

@@ -31,16 +31,18 @@ from flowstage_lib.analyze.core import (
     transfer,
 )
 from flowstage_lib.analyze.distributed import rank_world
+from flowstage_lib.experiments import paper
 
 __all__ = ["PAPER", "AnalysisResult", "Calibration", "analyze", "calibrate_scale", "clock_identity"]
 
-# The paper's setting and best practices (LightningDiT B/1 on ImageNet latents, gFID@50K):
+# The paper's setting and best practices (LightningDiT B/1 on ImageNet latents, gFID@50K), read
+# from the one module that holds the paper's numbers (experiments/paper.py, cited there):
 PAPER = {
-    "target_t": 0.1,  # Fig. 2b: class-conditional top-1 weight ~ 0.9 from t = 0.1 on
-    "level": 0.9,
-    "shift": 0.5,  # Table 2: best shift s = 0.5 (gFID 12.23; s = 1: 12.99), NFE 50, no CFG
-    "cfg_short": (0.1, 0.2),  # Table 3: best short interval [0.1, 0.2] (gFID 5.21), scale 2.5
-    "cfg_wide": (0.1, 0.6),  # Table 3: best interval [0.1, 0.6] (gFID 2.80), scale 2.5
+    "target_t": paper.TRANSITION_T,  # Fig. 2b: class-conditional top-1 ~ 0.9 from t = 0.1 on
+    "level": paper.TRANSITION_LEVEL,
+    "shift": paper.TABLE2_BEST_SHIFT,  # Table 2: best shift s = 0.5, NFE 50, no CFG
+    "cfg_short": paper.TABLE3_BEST_SHORT,  # Table 3: best short interval [0.1, 0.2], scale 2.5
+    "cfg_wide": paper.TABLE3_BEST_WIDE,  # Table 3: best interval [0.1, 0.6], scale 2.5
 }
 CAVEAT = (
     "A transfer of the paper's findings by the data-scale identity (the oracle's clock), not a "

@@ -108,3 +108,17 @@ TABLE3_CLAIMS = {
 
 #: Fig. 8a: the norm of the predicted velocity peaks near t = 0.4.
 VELOCITY_PEAK_T = 0.4
+
+
+# ---------------- Derived: the practices `flowstage analyze` carries over to a user's data
+
+#: Fig. 2b: the class-conditional top-1 posterior weight reaches this level at TRANSITION_T.
+TRANSITION_LEVEL = 0.9
+#: Table 2: the best timestep shift (lowest gFID).
+TABLE2_BEST_SHIFT = min(TABLE2_GFID, key=TABLE2_GFID.get)
+_GUIDED = [r for r in TABLE3 if r[1] is not None]
+#: Table 3: the best CFG interval overall, and the best of width <= 0.1 (lowest gFID).
+TABLE3_BEST_WIDE = min(_GUIDED, key=lambda r: r[2])[1]
+TABLE3_BEST_SHORT = min(
+    (r for r in _GUIDED if r[1][1] - r[1][0] <= 0.1 + 1e-9), key=lambda r: r[2]
+)[1]
