@@ -123,8 +123,13 @@ def test_synthetic_curves_query_stream_is_not_the_data_stream():
         twostage.synthetic_curves(16, 10, [0.1], n_queries=4, seed=5, data_seed=5)
 
 
-def test_curves_for_is_cached():
+def test_curves_for_is_cached(monkeypatch):
     d = load_dataset("digits")
     a = twostage.curves_for(d, [0.0, 0.5], n_queries=8, seed=0)
-    b = twostage.curves_for(d, [0.0, 0.5], n_queries=8, seed=0)
+
+    def recompute(*args, **kwargs):
+        raise AssertionError("curves_for recomputed instead of reading the cache")
+
+    monkeypatch.setattr(twostage, "_curves", recompute)
+    b = twostage.curves_for(d, [0.0, 0.5], n_queries=8, seed=0)  # must be a cache hit
     assert a == b and a["N"] == pytest.approx(179.7, abs=0.1) and a["D"] == 64
