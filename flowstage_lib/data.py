@@ -37,6 +37,7 @@ import importlib.util
 import os
 import re
 import struct
+import zipfile
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -600,6 +601,41 @@ def synthetic_gaussian(
 # ----------------------------------------------------------------------------- user arrays
 
 
+_F32_MAX = float(np.finfo(np.float32).max)
+
+
+def _np_read(path: Path, what: str, fn: Callable):
+    """Run a numpy read; a truncated / damaged / non-NumPy file names ``path``."""
+    try:
+        return fn()
+    except (ValueError, OSError, EOFError, zipfile.BadZipFile) as err:
+        raise ValueError(
+            f"load_arrays: cannot read {what} from {path} ({type(err).__name__}: {err}); "
+            "the file is truncated, damaged or not a NumPy .npy/.npz file"
+        ) from err
+
+
+def _check_user_x(x_np: np.ndarray, path: Path) -> None:
+    """Real, at least 1-D, finite and within float32's range (x is stored as float32)."""
+    if x_np.ndim == 0:
+        raise ValueError(f"load_arrays: array x in {path} is 0-d (a single value); expected rows")
+    if x_np.dtype.kind not in "fiub":
+        kind = "complex" if x_np.dtype.kind == "c" else "not numeric"
+        raise TypeError(
+            f"load_arrays: array x in {path} is {kind} ({x_np.dtype}); x must be real numbers"
+        )
+    _check_finite(x_np, f"{path.name} array x")
+    if x_np.dtype.kind == "f" and x_np.dtype.itemsize > 4:
+        for i in range(0, len(x_np), 4096):
+            top = float(np.abs(np.asarray(x_np[i : i + 4096])).max(initial=0.0))
+            if top > _F32_MAX:
+                raise ValueError(
+                    f"load_arrays: array x in {path} holds values up to {top:.3g} (rows "
+                    f"{i}..{i + 4096}), beyond float32 (max {_F32_MAX:.3g}) in which it is "
+                    "stored; rescale the data"
+                )
+
+
 def load_arrays(
     path: str | os.PathLike,
     x_key: str = "x",
@@ -631,19 +667,23 @@ def load_arrays(
 
     Raises:
         FileNotFoundError: the file or its labels are missing.
-        ValueError: NaN / inf in x, labels length mismatch, bad shapes or keys.
+        ValueError: NaN / inf in x or values beyond float32, a 0-d x, a truncated or damaged
+            file, labels length mismatch, labels far beyond the number of rows (pass
+            ``num_classes``), bad shapes or keys.
+        TypeError: complex or non-numeric x.
     """
     path = Path(path)
     if not path.exists():
         raise FileNotFoundError(f"load_arrays: {path} does not exist (check the path parameter)")
     if path.suffix == ".npz":
-        with np.load(path) as z:
+        with _np_read(path, "the archive", lambda: np.load(path)) as z:
             for k in (x_key, y_key):
                 if k not in z.files:
                     raise ValueError(f"{path}: no array {k!r} (has {z.files}); set x_key / y_key")
-            x_np, y_np = z[x_key], z[y_key]
+            x_np = _np_read(path, f"array {x_key!r}", lambda: z[x_key])
+            y_np = _np_read(path, f"array {y_key!r}", lambda: z[y_key])
     elif path.suffix == ".npy":
-        x_np = np.load(path, mmap_mode="c")
+        x_np = _np_read(path, "array x", lambda: np.load(path, mmap_mode="c"))
         if labels_path is None:
             stem = path.name[: -len(".npy")]
             cands = [path.with_name(f"{stem}_labels.npy"), path.with_name(f"{stem}.labels.npy")]
@@ -655,17 +695,17 @@ def load_arrays(
                     f"{', '.join(c.name for c in cands)}; pass labels_path="
                 )
             labels_path = found[0]
-        y_np = np.load(labels_path)
+        y_np = _np_read(Path(labels_path), "the labels", lambda: np.load(labels_path))
     else:
         raise ValueError(f"load_arrays: {path} must be .npz or .npy")
 
     if y_np.ndim != 1 or y_np.dtype.kind not in "iu":
         raise ValueError(f"labels array y must be 1-D integers, got {y_np.dtype} {y_np.shape}")
+    _check_user_x(x_np, path)
     if len(y_np) != len(x_np):
         raise ValueError(
             f"labels length mismatch: x has {len(x_np)} rows and y has {len(y_np)} labels"
         )
-    _check_finite(x_np, f"{path.name} array x")
 
     n = len(x_np)
     if shape is not None:
@@ -689,4 +729,10 @@ def load_arrays(
     if len(y) and y.min() < 0:
         raise ValueError(f"labels must be >= 0, got min {int(y.min())}")
     k = num_classes if num_classes is not None else (int(y.max()) + 1 if len(y) else 1)
+    if num_classes is None and k > max(n, 1000):
+        raise ValueError(
+            f"load_arrays: the labels of {path} go up to {k - 1} for {n} rows "
+            f"({len(torch.unique(y))} distinct): that would make {k} classes; relabel them "
+            "to 0..K-1 or pass num_classes="
+        )
     return ImageData(x=x, y=y, name=name or f"{path.stem}/all", num_classes=k, kind=kind)
