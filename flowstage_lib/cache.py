@@ -70,9 +70,13 @@ class CacheCorruptError(RuntimeError):
 
 
 def cache_dir() -> Path:
-    """The cache folder: ``$FLOWSTAGE_CACHE`` or ``<repo>/data/cache`` (ignored by git)."""
+    """The cache folder: ``$FLOWSTAGE_CACHE`` or ``<repo>/data/cache`` (ignored by git),
+    created if possible (if not, reads find nothing and writes warn: see :func:`try_save`)."""
     d = Path(os.environ.get("FLOWSTAGE_CACHE", _REPO_ROOT / "data" / "cache"))
-    d.mkdir(parents=True, exist_ok=True)
+    try:
+        d.mkdir(parents=True, exist_ok=True)
+    except OSError:
+        pass
     return d
 
 
@@ -245,11 +249,12 @@ def try_save(
     obj: Any, path: str | os.PathLike, consequence: str = "the result is returned but not stored"
 ) -> bool:
     """:func:`save`, but an unwritable cache (read-only, full disk, missing permission) only
-    warns -- once per folder, naming it and the reason -- and returns False."""
+    warns -- once per cache folder, naming it and the reason -- and returns False."""
     try:
         save(obj, path)
     except OSError as err:
-        _warn_unwritable(Path(path).parent, err, consequence)
+        root, folder = cache_dir(), Path(path).parent
+        _warn_unwritable(root if folder.is_relative_to(root) else folder, err, consequence)
         return False
     return True
 
@@ -303,12 +308,7 @@ def cached(
     """
     if os.environ.get("FLOWSTAGE_NO_CACHE") == "1":
         return compute()
-    try:
-        path = cache_path(kind, cache_key(kind, params, modules))
-    except OSError as err:  # the cache folder itself cannot be created
-        folder = os.environ.get("FLOWSTAGE_CACHE", _REPO_ROOT / "data" / "cache")
-        _warn_unwritable(folder, err, "the result is returned but not stored")
-        return compute()
+    path = cache_path(kind, cache_key(kind, params, modules))
     if path.exists():
         hit, value = _load_or_discard(path)
         if hit:
