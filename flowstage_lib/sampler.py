@@ -314,10 +314,6 @@ class _OracleFn:
     def __init__(self, oracle):
         self.oracle = oracle
 
-    @property
-    def conditional(self) -> bool:
-        return getattr(self.oracle, "classes", None) is not None
-
     def __call__(self, x, t, y=None):
         return self.oracle.velocity(x, t, y).to(device=x.device, dtype=x.dtype)
 
