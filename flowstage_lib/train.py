@@ -328,7 +328,8 @@ def train(
             except Exception as err:  # noqa: BLE001 -- any unreadable checkpoint is corrupt
                 _discard_checkpoint(path, err)
                 model, ema, opt, gen = _fresh(spec, cfg, device)  # no half-loaded state
-                history = _empty_history(cfg)
+                history, snap_steps = _empty_history(cfg), []
+                step, seconds, acc_loss, acc_n = 0, 0.0, 0.0, 0
 
     can_save = [use_cache]  # False once the cache refused a write: training goes on
 
