@@ -107,7 +107,10 @@ def _value_problem(name: str, value: Any, example: Any) -> str | None:
     kind = type(example)
     ok_types = (int, float) if kind is float else (kind,)
     if isinstance(value, bool) != (kind is bool) or not isinstance(value, ok_types):
-        return f"{_KIND.get(kind, kind.__name__)} like {example!r}"
+        hint = ""
+        if kind is int and isinstance(value, float) and value.is_integer():
+            hint = f" (write {int(value)})"
+        return f"{_KIND.get(kind, kind.__name__)} like {example!r}{hint}"
     if isinstance(value, float) and not math.isfinite(value):
         return "a finite number"
     if name in _TIMES and not 0.0 <= value <= 1.0:

@@ -631,8 +631,8 @@ def _check_user_x(x_np: np.ndarray, path: Path) -> None:
             if top > _F32_MAX:
                 raise ValueError(
                     f"load_arrays: array x in {path} holds values up to {top:.3g} (rows "
-                    f"{i}..{i + 4096}), beyond float32 (max {_F32_MAX:.3g}) in which it is "
-                    "stored; rescale the data"
+                    f"{i}..{min(i + 4096, len(x_np)) - 1}), beyond float32 (max "
+                    f"{_F32_MAX:.3g}) in which it is stored; rescale the data"
                 )
 
 
@@ -676,7 +676,7 @@ def load_arrays(
     if not path.exists():
         raise FileNotFoundError(f"load_arrays: {path} does not exist (check the path parameter)")
     if path.suffix == ".npz":
-        with _np_read(path, "the archive", lambda: np.load(path)) as z:
+        with open(path, "rb") as fh, _np_read(path, "the archive", lambda: np.load(fh)) as z:
             for k in (x_key, y_key):
                 if k not in z.files:
                     raise ValueError(f"{path}: no array {k!r} (has {z.files}); set x_key / y_key")
