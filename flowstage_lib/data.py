@@ -636,6 +636,34 @@ def _check_user_x(x_np: np.ndarray, path: Path) -> None:
                 )
 
 
+def _read_user_arrays(path: Path, x_key: str, y_key: str, labels_path) -> tuple:
+    """(x, y) numpy arrays of :func:`load_arrays`' file (x memory-mapped for .npy)."""
+    if path.suffix == ".npz":
+        with open(path, "rb") as fh, _np_read(path, "the archive", lambda: np.load(fh)) as z:
+            for k in (x_key, y_key):
+                if k not in z.files:
+                    raise ValueError(f"{path}: no array {k!r} (has {z.files}); set x_key / y_key")
+            x_np = _np_read(path, f"array {x_key!r}", lambda: z[x_key])
+            y_np = _np_read(path, f"array {y_key!r}", lambda: z[y_key])
+    elif path.suffix == ".npy":
+        x_np = _np_read(path, "array x", lambda: np.load(path, mmap_mode="c"))
+        if labels_path is None:
+            stem = path.name[: -len(".npy")]
+            cands = [path.with_name(f"{stem}_labels.npy"), path.with_name(f"{stem}.labels.npy")]
+            cands.append(path.with_name("labels.npy"))
+            found = [c for c in cands if c.exists()]
+            if not found:
+                raise FileNotFoundError(
+                    f"load_arrays: no labels beside {path}; looked for "
+                    f"{', '.join(c.name for c in cands)}; pass labels_path="
+                )
+            labels_path = found[0]
+        y_np = _np_read(Path(labels_path), "the labels", lambda: np.load(labels_path))
+    else:
+        raise ValueError(f"load_arrays: {path} must be .npz or .npy")
+    return x_np, y_np
+
+
 def load_arrays(
     path: str | os.PathLike,
     x_key: str = "x",
@@ -675,30 +703,7 @@ def load_arrays(
     path = Path(path)
     if not path.exists():
         raise FileNotFoundError(f"load_arrays: {path} does not exist (check the path parameter)")
-    if path.suffix == ".npz":
-        with open(path, "rb") as fh, _np_read(path, "the archive", lambda: np.load(fh)) as z:
-            for k in (x_key, y_key):
-                if k not in z.files:
-                    raise ValueError(f"{path}: no array {k!r} (has {z.files}); set x_key / y_key")
-            x_np = _np_read(path, f"array {x_key!r}", lambda: z[x_key])
-            y_np = _np_read(path, f"array {y_key!r}", lambda: z[y_key])
-    elif path.suffix == ".npy":
-        x_np = _np_read(path, "array x", lambda: np.load(path, mmap_mode="c"))
-        if labels_path is None:
-            stem = path.name[: -len(".npy")]
-            cands = [path.with_name(f"{stem}_labels.npy"), path.with_name(f"{stem}.labels.npy")]
-            cands.append(path.with_name("labels.npy"))
-            found = [c for c in cands if c.exists()]
-            if not found:
-                raise FileNotFoundError(
-                    f"load_arrays: no labels beside {path}; looked for "
-                    f"{', '.join(c.name for c in cands)}; pass labels_path="
-                )
-            labels_path = found[0]
-        y_np = _np_read(Path(labels_path), "the labels", lambda: np.load(labels_path))
-    else:
-        raise ValueError(f"load_arrays: {path} must be .npz or .npy")
-
+    x_np, y_np = _read_user_arrays(path, x_key, y_key, labels_path)
     if y_np.ndim != 1 or y_np.dtype.kind not in "iu":
         raise ValueError(f"labels array y must be 1-D integers, got {y_np.dtype} {y_np.shape}")
     _check_user_x(x_np, path)
