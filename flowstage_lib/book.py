@@ -93,9 +93,10 @@ _NON_NEGATIVE_INT = {"seed"}
 _KIND = {bool: "a bool (true / false)", int: "an integer", float: "a number", str: "a string"}
 
 
-def _profile_example(section: str, name: str) -> Any:
-    """The first non-null value of ``name`` in any profile (what the type is inferred from)."""
-    for prof in PROFILES:
+def _profile_example(section: str, name: str, profile: str) -> Any:
+    """The value of ``name`` in ``profile``, else the first non-null one in another profile
+    (what the type is inferred from)."""
+    for prof in (profile, *PROFILES):
         value = load_profile(prof).get(section, {}).get(name)
         if value is not None:
             return value
@@ -141,7 +142,7 @@ def check_overrides(section: str, profile: str, overrides: dict[str, Any]) -> No
             f"--profile {overrides['profile']}"
         )
     for name, value in overrides.items():
-        example = _profile_example(section, name)
+        example = _profile_example(section, name, profile)
         if value is None or example is None:
             continue
         if isinstance(example, list):
