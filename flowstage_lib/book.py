@@ -14,6 +14,7 @@ papermill ``-p name value`` (or ``flowstage run ... -p name value``) overrides a
 
 from __future__ import annotations
 
+import math
 import os
 from dataclasses import dataclass
 from pathlib import Path
@@ -28,6 +29,7 @@ __all__ = [
     "ProfileError",
     "load_profile",
     "section_params",
+    "check_overrides",
     "results_dir",
     "save_figure",
     "save_table",
@@ -80,6 +82,89 @@ def section_params(section: str, profile: str, namespace: dict[str, Any]) -> Sim
     values["profile"] = profile
     values["section"] = section
     return SimpleNamespace(**values)
+
+
+# Ranges of override values (checked before a notebook runs; types come from the profiles).
+# Integers are counts (>= 1) unless listed here; floats must be finite.
+_TIMES = {  # times / fractions of the flow in [0, 1]
+    "mc_times", "field_times", "joint_max_t", "t_frames", "fig5_switches", "fig13_switches",
+    "resume_times", "table1_splits",
+}  # fmt: skip
+_POSITIVE = {"h_rel", "tol", "spreads", "shifts", "cfg_scale"}  # floats > 0
+_NON_NEGATIVE_INT = {"seed"}
+_KIND = {bool: "a bool (true / false)", int: "an integer", float: "a number", str: "a string"}
+
+
+def _profile_example(section: str, name: str, profile: str) -> Any:
+    """The value of ``name`` in ``profile``, else the first non-null one in another profile
+    (what the type is inferred from)."""
+    for prof in (profile, *PROFILES):
+        value = load_profile(prof).get(section, {}).get(name)
+        if value is not None:
+            return value
+    return None
+
+
+def _value_problem(name: str, value: Any, example: Any) -> str | None:
+    """What is wrong with one (scalar) override value, or None."""
+    kind = type(example)
+    ok_types = (int, float) if kind is float else (kind,)
+    if isinstance(value, bool) != (kind is bool) or not isinstance(value, ok_types):
+        hint = ""
+        if kind is int and isinstance(value, float) and value.is_integer():
+            hint = f" (write {int(value)})"
+        return f"{_KIND.get(kind, kind.__name__)} like {example!r}{hint}"
+    if isinstance(value, float) and not math.isfinite(value):
+        return "a finite number"
+    if name in _TIMES and not 0.0 <= value <= 1.0:
+        return "a time in [0, 1]"
+    if name in _POSITIVE and not value > 0:
+        return "a number > 0"
+    if kind is int and name in _NON_NEGATIVE_INT and value < 0:
+        return "an integer >= 0"
+    if kind is int and name not in _NON_NEGATIVE_INT and value < 1:
+        return "an integer >= 1 (a count)"
+    return None
+
+
+def check_overrides(section: str, profile: str, overrides: dict[str, Any]) -> None:
+    """Check ``-p NAME VALUE`` overrides against the profiles before anything runs: the type
+    of the profile's value (an int is fine where a float is expected; lists element-wise),
+    counts >= 1, seeds >= 0, times in [0, 1], scales > 0. ``None`` (take the profile's value)
+    is always fine; ``profile`` is not a parameter (``--profile`` chooses it).
+
+    Raises:
+        ProfileError: naming the section, the parameter, the value and what was expected.
+    """
+    load_profile(profile)
+    if "profile" in overrides:
+        raise ProfileError(
+            f"{section}: 'profile' is not an overridable parameter (got -p profile "
+            f"{overrides['profile']!r}); choose the profile with --profile, e.g. "
+            f"--profile {overrides['profile']}"
+        )
+    for name, value in overrides.items():
+        example = _profile_example(section, name, profile)
+        if value is None or example is None:
+            continue
+        if isinstance(example, list):
+            items = value if isinstance(value, list) else None
+            want = next((x for x in example if x is not None), None)
+            problems = ["a list"] if items is None or not items else []
+            if items and want is not None:
+                problems += [p for p in (_value_problem(name, v, want) for v in items) if p]
+            if problems:
+                raise ProfileError(
+                    f"{section}: parameter {name!r} = {value!r}: expected a non-empty list "
+                    f"like {example!r}" + (f" of {problems[0]}" if problems[0] != "a list" else "")
+                )
+            continue
+        problem = _value_problem(name, value, example)
+        if problem:
+            raise ProfileError(
+                f"{section}: parameter {name!r} = {value!r} ({type(value).__name__}): "
+                f"expected {problem}"
+            )
 
 
 def results_dir(section: str, profile: str) -> Path:

@@ -2,23 +2,34 @@
 
 Expensive results (trained models, oracle curves, sample sets) are stored under
 ``cache_dir()`` in files named by a hash of *everything that changes their content*:
-the caller's parameters, the data fingerprint, and the source code of the library
-modules that produce them. Writes are atomic (temporary file + ``os.replace``), every
-file carries a SHA-256 of its payload, and a file whose checksum does not match
-(truncated, corrupted) is reported, deleted and recomputed -- never used.
+the caller's parameters, the data fingerprint, and the source code of the whole
+``flowstage_lib`` package (so no hand-kept list of modules can miss a dependency). Writes
+are atomic (temporary file + ``os.replace``, mode ``0o666 & ~umask``), every file carries a
+SHA-256 of its payload, and a file that cannot be loaded for any reason (truncated,
+corrupted, unreadable) is reported, deleted and recomputed -- never used.
 
-Payloads are loaded with ``torch.load(weights_only=True)``: store dicts / lists of
-tensors, Python numbers, strings and bools only (no numpy arrays, no pickled classes).
+Payloads are loaded with ``torch.load(weights_only=True)``: store dicts / lists / tuples of
+tensors, Python numbers, strings, bytes, bools and None only. :func:`save` converts numpy
+scalars to Python numbers and refuses anything else (numpy arrays, arbitrary classes) with a
+``TypeError`` naming where it sits, so a payload that could never be read back is never
+written.
+
+A cache that cannot be written (read-only or full disk) never throws finished work away:
+:func:`cached` warns once per folder and returns the computed value.
+
+Environment: ``FLOWSTAGE_CACHE`` moves the cache folder (default ``<repo>/data/cache``);
+``FLOWSTAGE_NO_CACHE=1`` always recomputes and stores nothing.
 
 Example::
 
     from flowstage_lib.cache import cached
     curve = cached("top1_curve", {"D": 4096, "N": 1400, "seed": 0},
-                   lambda: {"t": t, "top1": top1}, modules=("flowstage_lib.oracle",))
+                   lambda: {"t": t, "top1": top1})
 """
 
 from __future__ import annotations
 
+import collections
 import hashlib
 import importlib
 import io
@@ -30,6 +41,7 @@ from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import Any, TypeVar
 
+import numpy as np
 import torch
 
 __all__ = [
@@ -38,6 +50,7 @@ __all__ = [
     "cache_key",
     "cache_path",
     "save",
+    "try_save",
     "load",
     "cached",
     "source_hash",
@@ -47,6 +60,9 @@ __all__ = [
 T = TypeVar("T")
 _MAGIC = b"FLOWSTAGE-CACHE-1\n"
 _REPO_ROOT = Path(__file__).resolve().parent.parent
+_PACKAGE = ("flowstage_lib",)
+_WARNED: set[str] = set()  # folders already reported as unwritable
+_SRC_MEMO: dict[tuple, str] = {}  # (file, mtime, size) tuple -> source hash
 
 
 class CacheCorruptError(RuntimeError):
@@ -54,26 +70,43 @@ class CacheCorruptError(RuntimeError):
 
 
 def cache_dir() -> Path:
-    """The cache folder: ``$FLOWSTAGE_CACHE`` or ``<repo>/data/cache`` (ignored by git)."""
+    """The cache folder: ``$FLOWSTAGE_CACHE`` or ``<repo>/data/cache`` (ignored by git),
+    created if possible (if not, reads find nothing and writes warn: see :func:`try_save`)."""
     d = Path(os.environ.get("FLOWSTAGE_CACHE", _REPO_ROOT / "data" / "cache"))
-    d.mkdir(parents=True, exist_ok=True)
+    try:
+        d.mkdir(parents=True, exist_ok=True)
+    except OSError:
+        pass
     return d
 
 
-def source_hash(modules: Iterable[str] = ("flowstage_lib",)) -> str:
+def _source_files(name: str) -> tuple[Path, list[Path]]:
+    path = Path(importlib.import_module(name).__file__)
+    files = sorted(path.parent.rglob("*.py")) if path.name == "__init__.py" else [path]
+    return path.parent.parent, files
+
+
+def source_hash(modules: Iterable[str] = _PACKAGE) -> str:
     """SHA-256 (16 hex) of the source files of the named modules / packages.
 
     A package name hashes every ``.py`` file below it; a module name hashes its file.
+    Memoized on the files' (mtime, size): an edit gives a new hash.
     """
-    h = hashlib.sha256()
+    listing = []
     for name in sorted(set(modules)):
-        mod = importlib.import_module(name)
-        path = Path(mod.__file__)
-        files = sorted(path.parent.rglob("*.py")) if path.name == "__init__.py" else [path]
+        root, files = _source_files(name)
         for f in files:
-            h.update(str(f.relative_to(path.parent.parent)).encode())
+            st = f.stat()
+            listing.append((root, f, st.st_mtime_ns, st.st_size))
+    memo = tuple(listing)
+    if memo not in _SRC_MEMO:
+        h = hashlib.sha256()
+        for root, f, _, _ in listing:
+            h.update(str(f.relative_to(root)).encode())
             h.update(f.read_bytes())
-    return h.hexdigest()[:16]
+        _SRC_MEMO.clear()
+        _SRC_MEMO[memo] = h.hexdigest()[:16]
+    return _SRC_MEMO[memo]
 
 
 def tensor_fingerprint(x: torch.Tensor) -> str:
@@ -85,12 +118,16 @@ def tensor_fingerprint(x: torch.Tensor) -> str:
 
 
 def _canonical(obj: Any) -> Any:
+    if isinstance(obj, (np.generic, np.ndarray)) and np.ndim(obj) == 0:
+        obj = obj.item()  # numpy scalar / 0-d array -> the Python number
     if isinstance(obj, dict):
         return {str(k): _canonical(v) for k, v in sorted(obj.items(), key=lambda kv: str(kv[0]))}
     if isinstance(obj, (list, tuple)):
         return [_canonical(v) for v in obj]
     if isinstance(obj, torch.Tensor):
         return "tensor:" + tensor_fingerprint(obj)
+    if isinstance(obj, np.ndarray) and obj.dtype.kind in "biufc":
+        return "tensor:" + tensor_fingerprint(torch.from_numpy(np.ascontiguousarray(obj)))
     if isinstance(obj, float):
         return repr(obj)
     if isinstance(obj, (int, str, bool)) or obj is None:
@@ -100,13 +137,24 @@ def _canonical(obj: Any) -> Any:
     return repr(obj)
 
 
-def cache_key(kind: str, params: dict, modules: Iterable[str] = ("flowstage_lib",)) -> str:
-    """Hash of ``kind``, ``params`` (canonical JSON; tensors by fingerprint) and the source
-    of ``modules``. Any change to any of them gives a new key."""
+def cache_key(kind: str, params: dict, modules: Iterable[str] | None = None) -> str:
+    """Hash of ``kind``, ``params`` (canonical JSON; tensors and numpy arrays by fingerprint,
+    numpy scalars as Python numbers) and the source of the whole ``flowstage_lib`` package.
+    Any change to any of them gives a new key.
+
+    ``modules`` is accepted for compatibility and ignored: the key always covers the whole
+    package, so no hand-kept list of modules can miss a dependency.
+    """
     from flowstage_lib import __version__
 
+    del modules  # the whole package, always
     blob = json.dumps(
-        {"kind": kind, "params": _canonical(params), "src": source_hash(modules), "v": __version__},
+        {
+            "kind": kind,
+            "params": _canonical(params),
+            "src": source_hash(_PACKAGE),
+            "v": __version__,
+        },
         sort_keys=True,
     )
     return hashlib.sha256(blob.encode()).hexdigest()[:24]
@@ -116,26 +164,99 @@ def cache_path(kind: str, key: str, suffix: str = ".pt") -> Path:
     return cache_dir() / kind / f"{key}{suffix}"
 
 
+# Types torch.load(weights_only=True) reads back (exact types: a subclass such as np.float64
+# would be pickled as its own class and refused at load time).
+_LEAVES = (bool, int, float, complex, str, bytes, type(None), torch.dtype, torch.device)
+_MAPPINGS = (dict, collections.OrderedDict)
+_SEQUENCES = (list, tuple, set, torch.Size)
+
+
+def _storable(obj: Any, where: str = "obj") -> Any:
+    """``obj`` with numpy scalars / 0-d arrays as Python numbers; TypeError for anything the
+    weights-only loader cannot read back, naming where it sits."""
+    if isinstance(obj, torch.Tensor) or type(obj) in _LEAVES:
+        return obj
+    if isinstance(obj, (np.generic, np.ndarray)) and np.ndim(obj) == 0:
+        return obj.item()
+    if type(obj) in _MAPPINGS:
+        return type(obj)((k, _storable(v, f"{where}[{k!r}]")) for k, v in obj.items())
+    if type(obj) in _SEQUENCES:
+        items = [_storable(v, f"{where}[{i}]") for i, v in enumerate(obj)]
+        return obj if type(obj) is torch.Size else type(obj)(items)
+    hint = " (use torch.from_numpy)" if isinstance(obj, np.ndarray) else ""
+    raise TypeError(
+        f"cache.save: {where} is a {type(obj).__module__}.{type(obj).__qualname__}{hint}, which "
+        "the weights-only loader cannot read back; store tensors, Python numbers, str, bytes, "
+        "bool, None and dict / list / tuple of them"
+    )
+
+
+def _umask() -> int:
+    try:  # Linux: read it without changing it (thread safe)
+        for line in Path("/proc/self/status").read_text().splitlines():
+            if line.startswith("Umask:"):
+                return int(line.split()[1], 8)
+    except (OSError, ValueError, IndexError):
+        pass
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return mask
+
+
 def save(obj: Any, path: str | os.PathLike) -> Path:
-    """Atomically write ``obj`` (torch-serializable, weights-only safe) with a checksum."""
+    """Atomically write ``obj`` (weights-only safe; numpy scalars become Python numbers)
+    with a checksum; the file gets mode ``0o666 & ~umask`` like any new file.
+
+    Raises:
+        TypeError: ``obj`` holds something the weights-only loader cannot read back.
+        OSError: the folder cannot be written (see :func:`try_save`).
+    """
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
     buf = io.BytesIO()
-    torch.save(obj, buf)
+    torch.save(_storable(obj), buf)
     payload = buf.getvalue()
     digest = hashlib.sha256(payload).hexdigest().encode()
+    path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=path.name + ".", suffix=".tmp")
     try:
         with os.fdopen(fd, "wb") as f:
             f.write(_MAGIC + digest + b"\n" + payload)
             f.flush()
             os.fsync(f.fileno())
+        os.chmod(tmp, 0o666 & ~_umask())  # mkstemp creates 0600
         os.replace(tmp, path)
     except BaseException:
         if os.path.exists(tmp):
             os.unlink(tmp)
         raise
     return path
+
+
+def _warn_unwritable(folder: Path | str, err: OSError, consequence: str) -> None:
+    if str(folder) in _WARNED:
+        return
+    _WARNED.add(str(folder))
+    reason = err.strerror or type(err).__name__
+    warnings.warn(
+        f"flowstage cache: cannot write to {folder} ({reason}); {consequence}. Set "
+        "FLOWSTAGE_CACHE to a writable folder, or FLOWSTAGE_NO_CACHE=1 to stop caching",
+        RuntimeWarning,
+        stacklevel=3,
+    )
+
+
+def try_save(
+    obj: Any, path: str | os.PathLike, consequence: str = "the result is returned but not stored"
+) -> bool:
+    """:func:`save`, but an unwritable cache (read-only, full disk, missing permission) only
+    warns -- once per cache folder, naming it and the reason -- and returns False."""
+    try:
+        save(obj, path)
+    except OSError as err:
+        root, folder = cache_dir(), Path(path).parent
+        _warn_unwritable(root if folder.is_relative_to(root) else folder, err, consequence)
+        return False
+    return True
 
 
 def load(path: str | os.PathLike) -> Any:
@@ -152,26 +273,46 @@ def load(path: str | os.PathLike) -> Any:
     return torch.load(io.BytesIO(payload), weights_only=True, map_location="cpu")
 
 
+def _load_or_discard(path: Path) -> tuple[bool, Any]:
+    """(True, value) for a readable entry; (False, None) for a missing one. Any other load
+    failure (checksum, unpickling, permissions) is a corrupt entry: warned about, removed."""
+    try:
+        return True, load(path)
+    except FileNotFoundError:
+        return False, None
+    except Exception as err:  # noqa: BLE001 -- whatever the reason, the entry is unusable
+        msg = str(err).splitlines()[0] if str(err) else type(err).__name__
+        if not msg.startswith(str(path)):
+            msg = f"{path}: {type(err).__name__}: {msg}"
+        warnings.warn(f"{msg}; removing it and recomputing", RuntimeWarning, stacklevel=3)
+        try:
+            path.unlink(missing_ok=True)
+        except OSError:
+            pass
+        return False, None
+
+
 def cached(
     kind: str,
     params: dict,
     compute: Callable[[], T],
-    modules: Iterable[str] = ("flowstage_lib",),
+    modules: Iterable[str] | None = None,
 ) -> T:
-    """Return the cached result for (kind, params, modules' source) or compute and store it.
+    """Return the cached result for (kind, params, the package's source) or compute and
+    store it.
 
-    A corrupted cache file is reported with a warning, removed and recomputed.
-    Set ``FLOWSTAGE_NO_CACHE=1`` to always recompute (and not store).
+    A cache file that cannot be loaded (corrupted, truncated, unreadable) is reported with a
+    warning, removed and recomputed. A cache that cannot be written warns once per folder and
+    the computed value is returned all the same. Set ``FLOWSTAGE_NO_CACHE=1`` to always
+    recompute (and not store). ``modules`` is ignored (see :func:`cache_key`).
     """
     if os.environ.get("FLOWSTAGE_NO_CACHE") == "1":
         return compute()
     path = cache_path(kind, cache_key(kind, params, modules))
     if path.exists():
-        try:
-            return load(path)
-        except CacheCorruptError as err:
-            warnings.warn(f"{err}; recomputing", stacklevel=2)
-            path.unlink(missing_ok=True)
+        hit, value = _load_or_discard(path)
+        if hit:
+            return value
     value = compute()
-    save(value, path)
+    try_save(value, path)
     return value

@@ -27,7 +27,7 @@ from typing import Any
 import yaml
 
 from flowstage_lib import progress
-from flowstage_lib.book import PROFILES, REPO_ROOT, ProfileError, load_profile
+from flowstage_lib.book import PROFILES, REPO_ROOT, ProfileError, check_overrides, load_profile
 
 BOOK_DIR = REPO_ROOT / "book"
 BUILD_DIR = REPO_ROOT / "_build"
@@ -107,6 +107,7 @@ def execute(
 
     overrides = dict(overrides or {})
     load_profile(profile)  # validates the profile name
+    check_overrides(section, profile, overrides)  # types and ranges, before any kernel starts
     check_parameters(section, overrides)
     key = _stage_hash(section, profile, overrides)
     if out.exists() and not force:
@@ -251,7 +252,14 @@ def refresh_outputs(section: str) -> Path:
 
 
 def _parse_value(text: str) -> Any:
-    return yaml.safe_load(text)
+    """A ``-p`` value as YAML, plus what YAML 1.1 leaves a string: ``1e3`` is a float."""
+    value = yaml.safe_load(text)
+    if isinstance(value, str):
+        try:
+            return float(value)
+        except ValueError:
+            pass
+    return value
 
 
 def main(argv: list[str] | None = None) -> int:

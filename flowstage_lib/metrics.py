@@ -33,6 +33,7 @@ import torch.nn.functional as F
 
 from flowstage_lib import cache
 from flowstage_lib.data import ImageData, default_device, heldout_for, load_dataset
+from flowstage_lib.model import eval_mode
 from flowstage_lib.progress import tqdm
 
 __all__ = [
@@ -180,20 +181,19 @@ def class_accuracy(
         raise ValueError(f"x has {len(x)} rows but y has {len(y)}")
     if len(x) == 0:
         raise ValueError("x is empty")
-    was = classifier.training
-    classifier.eval()
-    logits = _batched(classifier, x.float(), batch_size, _model_device(classifier))  # (B, K)
-    classifier.train(was)
+    with eval_mode(classifier):
+        logits = _batched(classifier, x.float(), batch_size, _model_device(classifier))  # (B, K)
     return float((logits.argmax(1) == y.cpu()).double().mean())
 
 
 def extract_features(
     classifier: FeatureClassifier, x: torch.Tensor, batch_size: int = 1000, maps: bool = False
 ) -> torch.Tensor:
-    """Classifier features (B, F) of images x (B, C, H, W) (or feature maps when ``maps``)."""
-    classifier.eval()
+    """Classifier features (B, F) of images x (B, C, H, W) (or feature maps when ``maps``),
+    computed in eval mode; the classifier's train/eval mode is restored afterwards."""
     fn = classifier.feature_maps if maps else classifier.features
-    return _batched(fn, x.float(), batch_size, _model_device(classifier))
+    with eval_mode(classifier):
+        return _batched(fn, x.float(), batch_size, _model_device(classifier))
 
 
 def train_classifier(

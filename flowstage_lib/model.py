@@ -28,6 +28,8 @@ Three families:
 from __future__ import annotations
 
 import math
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
@@ -47,12 +49,26 @@ __all__ = [
     "count_params",
     "timestep_embedding",
     "default_device",
+    "eval_mode",
 ]
 
 
 def default_device() -> torch.device:
     """CUDA when available, else CPU (everything in the library runs on CPU)."""
     return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+
+
+@contextmanager
+def eval_mode(module: nn.Module) -> Iterator[nn.Module]:
+    """Put ``module`` in eval mode for the block and restore the caller's train/eval mode of
+    every submodule afterwards (also on error)."""
+    modes = [(m, m.training) for m in module.modules()]
+    module.eval()
+    try:
+        yield module
+    finally:
+        for m, training in modes:
+            m.training = training
 
 
 # --------------------------------------------------------------------------------------

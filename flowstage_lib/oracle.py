@@ -138,6 +138,9 @@ class OracleVelocity:
             )
         if data.is_complex() or data.dtype == torch.bool:
             raise TypeError(f"data must be real-valued, got dtype {data.dtype}")
+        if data.is_meta:
+            raise ValueError("data is a meta tensor (it holds no values); pass real data")
+        data = data.detach()
         if dtype is None:
             dtype = data.dtype if data.dtype in (torch.float32, torch.float64) else torch.float32
         if dtype not in (torch.float32, torch.float64):
@@ -168,6 +171,8 @@ class OracleVelocity:
             if isinstance(labels, np.ndarray):
                 labels = torch.from_numpy(labels)
             labels = torch.as_tensor(labels)
+            if labels.is_meta:
+                raise ValueError("labels is a meta tensor (it holds no values)")
             if labels.is_floating_point() or labels.is_complex() or labels.dtype == torch.bool:
                 raise TypeError(f"labels must be integers, got dtype {labels.dtype}")
             if labels.ndim != 1 or labels.shape[0] != n:
@@ -205,6 +210,14 @@ class OracleVelocity:
             aug[s:e, :d] = src - mu  # never in place: src may be the caller's tensor
             aug[s:e, d] = aug[s:e, :d].to(torch.float64).square().sum(1)  # of the stored values
             aug[s:e, d + 1] = 1.0
+            if not torch.isfinite(aug[s:e, : d + 1]).all():
+                big = float((src - mu).abs().max())
+                raise ValueError(
+                    f"data overflow the compute dtype {dtype}: values (centred) up to {big:.3g} "
+                    f"and squared norms up to {float((src - mu).square().sum(1).max()):.3g} "
+                    f"exceed its range (max {torch.finfo(dtype).max:.3g}); rescale the data or "
+                    "use dtype=torch.float64"
+                )
         self._aug = aug  # (N, D') compute dtype, sorted by label, centred
         self._mu = mu.to(dtype)  # (D,)
         self.data_mean = mu.to(dtype).reshape(self.data_shape)  # (*shape)
@@ -217,6 +230,9 @@ class OracleVelocity:
             raise TypeError(f"x_t must be a torch tensor or numpy array, got {type(x_t).__name__}")
         if x_t.is_complex() or x_t.dtype == torch.bool:
             raise TypeError(f"x_t must be real-valued, got dtype {x_t.dtype}")
+        if x_t.is_meta:
+            raise ValueError("x_t is a meta tensor (it holds no values)")
+        x_t = x_t.detach()  # the oracle is not differentiable: its outputs carry no grad
         if x_t.ndim != 1 + len(self.data_shape) or tuple(x_t.shape[1:]) != self.data_shape:
             shape = ", ".join(map(str, self.data_shape))
             raise ValueError(
@@ -232,7 +248,9 @@ class OracleVelocity:
         if isinstance(t, bool):
             raise TypeError("t must be a float or a tensor, got bool")
         if isinstance(t, (torch.Tensor, np.ndarray)):
-            tt = torch.as_tensor(t)
+            tt = torch.as_tensor(t).detach()
+            if tt.is_meta:
+                raise ValueError("t is a meta tensor (it holds no values)")
             if tt.ndim == 0:
                 t = tt.item()
             elif tuple(tt.shape) != (b,):
@@ -267,6 +285,8 @@ class OracleVelocity:
             yy = torch.full((b,), int(y), dtype=torch.long)
         elif isinstance(y, (torch.Tensor, np.ndarray)):
             yy = torch.as_tensor(y)
+            if yy.is_meta:
+                raise ValueError("y is a meta tensor (it holds no values)")
             if yy.is_floating_point() or yy.is_complex() or yy.dtype == torch.bool:
                 raise TypeError(f"y must hold integer labels, got dtype {yy.dtype}")
             yy = yy.cpu().long()

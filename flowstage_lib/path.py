@@ -199,6 +199,22 @@ class CosinePath(AffinePath):
         return -0.5 * math.pi * _sin(0.5 * math.pi * t)
 
 
+def _check_unit_times(t: Time) -> None:
+    """TypeError unless t is a real float / array / tensor; ValueError unless t in [0, 1]."""
+    if isinstance(t, (torch.Tensor, np.ndarray)):
+        tt = torch.as_tensor(t)
+        if tt.dtype == torch.bool or tt.is_complex():
+            raise TypeError(f"t must hold real times in [0, 1], got dtype {tt.dtype}")
+        bad = ~((tt >= 0) & (tt <= 1))  # NaN is bad too
+        if bool(bad.any()):
+            raise ValueError(f"t must lie in [0, 1], got {tt[bad].flatten()[0].item()}")
+        return
+    if isinstance(t, bool) or not isinstance(t, (int, float, np.floating, np.integer)):
+        raise TypeError(f"t must be a float, numpy array or tensor, got {type(t).__name__}")
+    if not 0.0 <= float(t) <= 1.0:
+        raise ValueError(f"t must lie in [0, 1], got {float(t)}")
+
+
 def timestep_shift(t: Time, s: float) -> Time:
     """Timestep shift t_m = s t / (1 + (s - 1) t) (paper Sec. 5.1, Table 2; LightningDiT).
 
@@ -212,11 +228,15 @@ def timestep_shift(t: Time, s: float) -> Time:
 
     Returns:
         The shifted times, same type (and shape) as t.
+
+    Raises:
+        TypeError / ValueError: s not a finite number > 0; t not real or outside [0, 1].
     """
     if isinstance(s, bool) or not isinstance(s, (int, float, np.floating, np.integer)):
         raise TypeError(f"s must be a real number, got {type(s).__name__}")
     s = float(s)
     if not (s > 0 and math.isfinite(s)):
         raise ValueError(f"s must be a finite number > 0, got {s}")
+    _check_unit_times(t)
     st = s * t
     return st / (st + (1.0 - t))  # = s t / (1 + (s - 1) t), exact at t = 0 and t = 1

@@ -17,13 +17,16 @@ t_0 < ... < t_n = 1 it evaluates v at t_0 .. t_{n-1} only.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+import numpy as np
 import torch
 from torch import nn
 
+from flowstage_lib.model import eval_mode
 from flowstage_lib.path import timestep_shift
 from flowstage_lib.progress import tqdm
 
@@ -43,6 +46,50 @@ __all__ = [
 ]
 
 VelocityFn = Callable[[torch.Tensor, torch.Tensor, "torch.Tensor | None"], torch.Tensor]
+
+
+# --------------------------------------------------------------------------------------
+# argument checks (cheap: once per call, never per step)
+# --------------------------------------------------------------------------------------
+
+
+def _count(value, name: str, minimum: int = 1) -> int:
+    """``value`` as an int >= minimum (Python or numpy integer), else a clear error."""
+    if isinstance(value, bool) or not isinstance(value, (int, np.integer)):
+        raise TypeError(f"{name} must be an integer, got {type(value).__name__} {value!r}")
+    if value < minimum:
+        raise ValueError(f"{name} must be an integer >= {minimum}, got {value}")
+    return int(value)
+
+
+def _labels(y, n: int, name: str = "y") -> torch.Tensor | None:
+    """None, or (n,) int64 labels from an int, a numpy integer, a list or an integer tensor."""
+    if y is None:
+        return None
+    if isinstance(y, (int, np.integer)) and not isinstance(y, bool):
+        return torch.full((n,), int(y), dtype=torch.long)
+    if isinstance(y, (list, tuple, np.ndarray)):
+        y = torch.as_tensor(np.asarray(y))
+    if not isinstance(y, torch.Tensor):
+        raise TypeError(
+            f"{name} must be None, an int or (n,) integer labels, got {type(y).__name__}"
+        )
+    if y.is_floating_point() or y.is_complex() or y.dtype == torch.bool:
+        raise TypeError(f"{name} must hold integer labels, got dtype {y.dtype}")
+    if y.ndim == 0:
+        return y.long().expand(n)
+    if tuple(y.shape) != (n,):
+        raise ValueError(
+            f"{name} must hold one label per sample, shape ({n},), got {tuple(y.shape)}"
+        )
+    return y.long()
+
+
+def _reset(velocity_fn) -> None:
+    """Start of a sampling run: velocity functions that record (``CFGVelocity``) start over."""
+    reset = getattr(velocity_fn, "reset", None)
+    if callable(reset):
+        reset()
 
 
 # --------------------------------------------------------------------------------------
@@ -152,13 +199,18 @@ def euler_sample(
     Returns:
         :class:`SampleResult` (x1 in x0's dtype and device).
     """
-    ts = _check_grid(grid)
+    if not isinstance(x0, torch.Tensor) or x0.ndim < 1:
+        raise TypeError(f"x0 must be a (B, *shape) tensor, got {type(x0).__name__}")
+    y = _labels(y, x0.shape[0])
+    _reset(velocity_fn)
+    return _euler(velocity_fn, x0, _check_grid(grid), y, record, progress)
+
+
+def _euler(velocity_fn, x0, ts: list[float], y, record: bool, progress: bool = False):
+    """:func:`euler_sample` on checked arguments (ts a list of floats, y None or (B,))."""
     x = x0.clone()
     B = x.shape[0]
-    if isinstance(y, int):
-        y = torch.full((B,), y, dtype=torch.long, device=x.device)
-    elif y is not None:
-        y = torch.as_tensor(y, device=x.device).long().expand(B)
+    y = None if y is None else y.to(x.device)
     rec_t, rec_x1, rec_v = [], [], []
     for k in tqdm(range(len(ts) - 1), disable=not progress, desc="euler"):
         t = torch.full((B,), ts[k], dtype=x.dtype, device=x.device)  # (B,)
@@ -218,16 +270,18 @@ def sample(
     Returns:
         :class:`SampleResult` with x1 (n, *shape) on CPU.
     """
+    n, batch_size, seed = _count(n, "n"), _count(batch_size, "batch_size"), _count(seed, "seed", 0)
+    shape = tuple(_count(s, f"shape[{i}]") for i, s in enumerate(shape))
     device = torch.device(device) if device is not None else _default_device()
-    grid = uniform_grid(n_steps) if grid is None else grid
+    ts = _check_grid(uniform_grid(_count(n_steps, "n_steps")) if grid is None else grid)
+    y = _labels(y, n)
     g = torch.Generator().manual_seed(seed)
     x0 = torch.randn((n, *shape), generator=g)  # (n, *shape)
-    if isinstance(y, int):
-        y = torch.full((n,), y, dtype=torch.long)
+    _reset(velocity_fn)  # records of a guided velocity cover this run only
     parts = []
     for s in tqdm(range(0, n, batch_size), disable=not progress, desc="sample"):
         yb = None if y is None else y[s : s + batch_size].to(device)
-        r = euler_sample(velocity_fn, x0[s : s + batch_size].to(device), grid, yb, record)
+        r = _euler(velocity_fn, x0[s : s + batch_size].to(device), ts, yb, record)
         r.x1 = r.x1.cpu()
         parts.append(r)
     out = SampleResult(torch.cat([p.x1 for p in parts]))
@@ -265,19 +319,21 @@ class _OracleFn:
 
 
 class ModelVelocity:
-    """A network as a velocity function (no grad, eval mode, float32 inside).
+    """A network as a velocity function (no grad, float32 inside, evaluated in eval mode; the
+    caller's train/eval mode is restored after every call).
 
     ``y = None`` asks a class-conditional model for its unconditional (null-class) velocity.
     """
 
     def __init__(self, model: nn.Module):
-        self.model = model.eval()
+        self.model = model
         self.num_classes = getattr(model, "num_classes", 0)
 
     @torch.no_grad()
     def __call__(self, x: torch.Tensor, t: torch.Tensor, y: torch.Tensor | None = None):
         dev = next(self.model.parameters()).device
-        v = self.model(x.to(dev, torch.float32), t.to(dev, torch.float32), y)
+        with eval_mode(self.model):
+            v = self.model(x.to(dev, torch.float32), t.to(dev, torch.float32), y)
         return v.to(device=x.device, dtype=x.dtype)
 
 
@@ -310,12 +366,24 @@ class CFGVelocity:
     interval is one-sided (t >= a) and guides 3 of 32 latent channels; the paper's two-sided
     interval over all channels is implemented here.
 
+    The oracle is guided too: for an ``OracleVelocity`` built with labels, v_c is the
+    class-conditional oracle u*(x, t | y) and v_u the unconditional one u*(x, t) (Theorem
+    2.1 over the whole data set).
+
     Args:
-        model: class-conditional network (or velocity function accepting null labels).
-        scale: guidance scale w (paper: 1.0 and 2.5).
+        model: class-conditional network (``num_classes > 0``; null class = num_classes), a
+            velocity function with a ``num_classes`` attribute accepting null labels, or an
+            ``OracleVelocity`` built with labels.
+        scale: guidance scale w (paper: 1.0 and 2.5), a finite number.
         interval: (a, b), 0 <= a <= b <= 1.
         record: store the per-sample divergence ||v_c - v_u|| at every call (Fig. 8b) in
             ``self.records`` (this evaluates v_u at every step, also outside the interval).
+            :func:`sample` and :func:`euler_sample` clear the records when they start
+            (:meth:`reset`), so they hold the last sampling run only.
+
+    Raises:
+        ValueError: the velocity is not class-conditional (nothing to guide), a non-finite
+            scale, or a bad interval.
     """
 
     def __init__(
@@ -328,12 +396,42 @@ class CFGVelocity:
         a, b = float(interval[0]), float(interval[1])
         if not 0.0 <= a <= b <= 1.0:
             raise ValueError(f"interval must satisfy 0 <= a <= b <= 1, got {interval}")
+        if isinstance(scale, bool) or not isinstance(scale, (int, float, np.integer, np.floating)):
+            raise TypeError(f"CFGVelocity: scale must be a real number, got {type(scale).__name__}")
+        if not math.isfinite(float(scale)):
+            raise ValueError(f"CFGVelocity: scale must be a finite number, got {scale}")
         self.fn = _as_velocity(model)
-        self.num_classes = getattr(model, "num_classes", None)
-        if self.num_classes is None:
-            self.num_classes = getattr(self.fn, "num_classes", 0)
+        self._oracle = isinstance(self.fn, _OracleFn)
+        if self._oracle:
+            self.num_classes = len(self.fn.oracle.classes or {})
+        else:
+            self.num_classes = getattr(model, "num_classes", None)
+            if self.num_classes is None:
+                self.num_classes = getattr(self.fn, "num_classes", 0)
+        if not self.num_classes:
+            what = (
+                "the oracle was built without labels"
+                if self._oracle
+                else (f"{type(model).__name__} is unconditional (num_classes = 0)")
+            )
+            raise ValueError(
+                f"CFGVelocity: {what}, so there is no conditional velocity to guide; use a "
+                "class-conditional model or OracleVelocity(data, labels=...)"
+            )
         self.scale, self.interval, self.record = float(scale), (a, b), record
         self.records: list[tuple[float, torch.Tensor]] = []  # (t, ||v_c - v_u|| (B,))
+
+    def reset(self) -> None:
+        """Forget the records (called by :func:`sample` / :func:`euler_sample` at the start)."""
+        self.records = []
+
+    def _both(self, x: torch.Tensor, t: torch.Tensor, y: torch.Tensor):
+        """(v_c, v_u): one batched call with the null class, or two oracle calls."""
+        if self._oracle:
+            return self.fn(x, t, y), self.fn(x, t, None)
+        null = torch.full_like(y, self.num_classes)
+        both = self.fn(torch.cat([x, x]), torch.cat([t, t]), torch.cat([y, null]))  # (2B, ...)
+        return both.chunk(2)
 
     def active(self, t: torch.Tensor) -> torch.Tensor:
         """(B,) bool: where guidance applies, a <= t < b."""
@@ -341,15 +439,13 @@ class CFGVelocity:
         return (t >= a) & (t < b)
 
     def __call__(self, x: torch.Tensor, t: torch.Tensor, y: torch.Tensor | None = None):
-        if y is None or self.num_classes == 0:
-            return self.fn(x, t, y)  # nothing to guide
+        if y is None:
+            return self.fn(x, t, y)  # unconditional sampling: nothing to guide
         on = self.active(t)  # (B,)
         need_u = self.record or (self.scale != 1.0 and bool(on.any()))
         if not need_u:
             return self.fn(x, t, y)
-        null = torch.full_like(y, self.num_classes)
-        both = self.fn(torch.cat([x, x]), torch.cat([t, t]), torch.cat([y, null]))  # (2B, ...)
-        v_c, v_u = both.chunk(2)
+        v_c, v_u = self._both(x, t, y)
         if self.record:
             div = (v_c - v_u).flatten(1).double().norm(dim=1).cpu()  # (B,)
             self.records.append((float(t[0]), div))
@@ -385,6 +481,10 @@ class MixedVelocity:
             raise ValueError(f"t_switch must be in [0, 1], got {t_switch}")
         self.oracle, self.model, self.t_switch = _as_velocity(oracle), _as_velocity(model), t_switch
 
+    def reset(self) -> None:
+        _reset(self.oracle)
+        _reset(self.model)
+
     def __call__(self, x: torch.Tensor, t: torch.Tensor, y: torch.Tensor | None = None):
         return _split_by_time(self.oracle, self.model, self.t_switch, x, t, y)
 
@@ -402,6 +502,10 @@ class StageSwapVelocity:
         if not 0.0 <= t_split <= 1.0:
             raise ValueError(f"t_split must be in [0, 1], got {t_split}")
         self.a, self.b, self.t_split = _as_velocity(model_a), _as_velocity(model_b), t_split
+
+    def reset(self) -> None:
+        _reset(self.a)
+        _reset(self.b)
 
     def __call__(self, x: torch.Tensor, t: torch.Tensor, y: torch.Tensor | None = None):
         return _split_by_time(self.a, self.b, self.t_split, x, t, y)
@@ -432,8 +536,13 @@ def renoise_and_resume(
     Returns:
         (B, *shape) the resumed samples, x1's device and dtype.
     """
+    if isinstance(t_resume, bool) or not isinstance(t_resume, (int, float, np.floating)):
+        raise TypeError(f"t_resume must be a float in [0, 1), got {type(t_resume).__name__}")
     if not 0.0 <= t_resume < 1.0:
         raise ValueError(f"t_resume must be in [0, 1), got {t_resume}")
+    n_steps = _count(n_steps, "n_steps")
+    if not isinstance(x1, torch.Tensor) or x1.ndim < 1:
+        raise TypeError(f"x1 must be a (B, *shape) tensor, got {type(x1).__name__}")
     g = generator if generator is not None else torch.Generator().manual_seed(0)
     eps = torch.randn(x1.shape, generator=g, dtype=torch.float32).to(x1.device, x1.dtype)
     x_t = t_resume * x1 + (1 - t_resume) * eps

@@ -30,6 +30,7 @@ import copy
 import math
 import os
 import time
+import warnings
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, replace
 from typing import Any, NamedTuple
@@ -145,13 +146,6 @@ def _resolve_device(cfg: TrainConfig) -> torch.device:
     return torch.device(cfg.device) if cfg.device is not None else default_device()
 
 
-def _train_modules(cfg: TrainConfig) -> tuple[str, ...]:
-    mods = ("flowstage_lib.model", "flowstage_lib.train")
-    if cfg.target == "oracle":
-        mods += ("flowstage_lib.oracle", "flowstage_lib.path")
-    return mods
-
-
 def run_key(spec: ModelSpec, data, cfg: TrainConfig) -> str:
     """Cache key of a training run: everything that determines its trajectory, *except*
     ``steps`` and ``checkpoint_every`` (so a longer run continues a shorter one)."""
@@ -165,7 +159,7 @@ def run_key(spec: ModelSpec, data, cfg: TrainConfig) -> str:
         "data_y": cache.tensor_fingerprint(data.y),
         "device": _resolve_device(cfg).type,
     }
-    return cache.cache_key("train", params, modules=_train_modules(cfg))
+    return cache.cache_key("train", params)  # keyed on the whole package's source
 
 
 def _ckpt_dir(key: str):
@@ -244,6 +238,38 @@ def _empty_history(cfg: TrainConfig) -> dict[str, Any]:
 # --------------------------------------------------------------------------------------
 
 
+_NO_CHECKPOINT = "training goes on without checkpoints (an interrupted run restarts from scratch)"
+
+
+def _fresh(spec: ModelSpec, cfg: TrainConfig, device: torch.device):
+    """(model, ema, optimizer, generator) at step 0 of the run (seeded by ``cfg.seed``)."""
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(cfg.seed)
+        model = build_model(spec)
+    model = model.to(device).train()
+    ema = copy.deepcopy(model).requires_grad_(False).eval()
+    opt = torch.optim.AdamW(
+        model.parameters(), lr=cfg.lr, betas=cfg.betas, weight_decay=cfg.weight_decay
+    )
+    gen = torch.Generator().manual_seed(cfg.seed)  # every draw of the run (CPU, portable)
+    return model, ema, opt, gen
+
+
+def _discard_checkpoint(path, err: Exception) -> None:
+    """Warn that a checkpoint cannot be used (naming it and why) and remove it."""
+    reason = str(err).splitlines()[0] if str(err) else type(err).__name__
+    warnings.warn(
+        f"train: checkpoint {path} is corrupt or unreadable ({type(err).__name__}: {reason}); "
+        "removing it and retraining from the previous checkpoint (or from scratch)",
+        RuntimeWarning,
+        stacklevel=3,
+    )
+    try:
+        path.unlink(missing_ok=True)
+    except OSError:
+        pass
+
+
 def train(
     spec: ModelSpec,
     data,
@@ -257,7 +283,10 @@ def train(
     writes checkpoints to the cache every ``checkpoint_every`` steps and at the end, and
     starts from the latest checkpoint of the same run key with step <= ``cfg.steps`` (a
     finished run is just loaded). Older periodic checkpoints are removed; end-of-run
-    checkpoints are kept (they are the results that longer runs continue).
+    checkpoints are kept (they are the results that longer runs continue). A checkpoint that
+    cannot be loaded is reported (warning), removed, and the run resumes from an earlier one
+    or from scratch; a cache that cannot be written is reported once and training goes on
+    without checkpoints.
 
     Args:
         spec: the model to build (:class:`~flowstage_lib.model.ModelSpec`).
@@ -278,15 +307,7 @@ def train(
     key = run_key(spec, data, cfg) if use_cache else ""
     K = spec.num_classes
 
-    with torch.random.fork_rng(devices=[]):
-        torch.manual_seed(cfg.seed)
-        model = build_model(spec)
-    model = model.to(device).train()
-    ema = copy.deepcopy(model).requires_grad_(False).eval()
-    opt = torch.optim.AdamW(
-        model.parameters(), lr=cfg.lr, betas=cfg.betas, weight_decay=cfg.weight_decay
-    )
-    gen = torch.Generator().manual_seed(cfg.seed)  # every draw of the run (CPU, portable)
+    model, ema, opt, gen = _fresh(spec, cfg, device)
     history = _empty_history(cfg)
     snap_steps: list[int] = []
     step, seconds, acc_loss, acc_n = 0, 0.0, 0.0, 0
@@ -296,23 +317,27 @@ def train(
         for _s, _final, path in reversed(found):
             try:
                 ck = cache.load(path)
-            except cache.CacheCorruptError:
-                path.unlink(missing_ok=True)
-                continue
-            model.load_state_dict(ck["model"])
-            ema.load_state_dict(ck["ema"])
-            opt.load_state_dict(ck["opt"])
-            gen.set_state(ck["gen"])
-            history, snap_steps = ck["history"], list(ck["snap_steps"])
-            step, seconds = int(ck["step"]), float(ck["seconds"])
-            acc_loss, acc_n = float(ck["acc_loss"]), int(ck["acc_n"])
-            break
+                model.load_state_dict(ck["model"])
+                ema.load_state_dict(ck["ema"])
+                opt.load_state_dict(ck["opt"])
+                gen.set_state(ck["gen"])
+                history, snap_steps = ck["history"], list(ck["snap_steps"])
+                step, seconds = int(ck["step"]), float(ck["seconds"])
+                acc_loss, acc_n = float(ck["acc_loss"]), int(ck["acc_n"])
+                break
+            except Exception as err:  # noqa: BLE001 -- any unreadable checkpoint is corrupt
+                _discard_checkpoint(path, err)
+                model, ema, opt, gen = _fresh(spec, cfg, device)  # no half-loaded state
+                history, snap_steps = _empty_history(cfg), []
+                step, seconds, acc_loss, acc_n = 0, 0.0, 0.0, 0
+
+    can_save = [use_cache]  # False once the cache refused a write: training goes on
 
     def checkpoint(final: bool) -> None:
-        if not use_cache:
+        if not can_save[0]:
             return
         name = f"{'final' if final else 'step'}{step:08d}.pt"
-        cache.save(
+        can_save[0] = cache.try_save(
             {
                 "step": step,
                 "model": _cpu_state(model),
@@ -328,6 +353,7 @@ def train(
                 "cfg": asdict(cfg),
             },
             _ckpt_dir(key) / name,
+            consequence=_NO_CHECKPOINT,
         )
         for s, fin, path in _list_ckpts(key):  # keep the newest periodic one + all finals
             if not fin and s < step:
@@ -404,8 +430,10 @@ def train(
             bar.set_postfix(loss=f"{history['loss'][-1]:.4f}")
         if cfg.snapshot_every > 0 and step % cfg.snapshot_every == 0:
             new_snaps[step] = _cpu_state(ema)
-            if use_cache:
-                cache.save(new_snaps[step], _snap_path(key, step))
+            if can_save[0]:
+                can_save[0] = cache.try_save(
+                    new_snaps[step], _snap_path(key, step), consequence=_NO_CHECKPOINT
+                )
             snap_steps.append(step)
         bar.update(1)
         if callback is not None:
@@ -413,7 +441,7 @@ def train(
         if use_cache and step % cfg.checkpoint_every == 0 and step < cfg.steps:
             checkpoint(final=False)
     bar.close()
-    if use_cache and not any(s == step and fin for s, fin, _ in _list_ckpts(key)):
+    if can_save[0] and not any(s == step and fin for s, fin, _ in _list_ckpts(key)):
         checkpoint(final=True)
 
     snapshots = []

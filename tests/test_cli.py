@@ -140,3 +140,71 @@ def test_results_folders_record_their_provenance(tmp_path, monkeypatch):
     assert view.timed("part", lambda a: a + 1, 1) == 2
     prov = json.loads(view.finish({"seed": 0}).read_text())
     assert set(prov["part_seconds"]) == {"part"} and prov["wall_seconds"] >= 0
+
+
+# ------------------------------------------------------------------ overrides (issue 12)
+
+
+def test_profile_is_not_an_override_and_names_the_option(tmp_book, monkeypatch):
+    _notebook(tmp_book / "book" / "demo.ipynb")
+    ran = []
+    monkeypatch.setattr("papermill.execute_notebook", lambda *a, **k: ran.append(1))
+    with pytest.raises(book.ProfileError, match=r"'profile' is not an overridable.*--profile gpu"):
+        cli.execute("demo", "smoke", tmp_book / "out.ipynb", {"profile": "gpu"})
+    assert not ran
+    code = cli.main(["run", "sec3_two_stage", "--profile", "smoke", "-p", "profile", "gpu"])
+    assert code == 2 and not ran
+
+
+@pytest.mark.parametrize(
+    "name, text, match",
+    [
+        ("n_queries", "notanumber", r"'n_queries' = 'notanumber' \(str\): expected an integer"),
+        ("n_queries", "-5", r"'n_queries' = -5 \(int\): expected an integer >= 1"),
+        ("n_queries", "1e3", r"'n_queries' = 1000.0 \(float\): expected an integer"),
+        ("n_queries", "true", r"'n_queries' = True \(bool\): expected an integer"),
+        ("seed", "-1", r"'seed' = -1 \(int\): expected an integer >= 0"),
+        ("n_t_lin", "0", r"expected an integer >= 1 \(a count\)"),
+        ("synthetic_D", "2.5", r"'synthetic_D' = 2.5 \(float\): expected an integer"),
+        ("datasets", "digits", r"'datasets' = 'digits': expected a non-empty list"),
+        ("fig3_dims", "[64, -1]", r"'fig3_dims' = \[64, -1\].* of an integer >= 1"),
+        ("fig3_ns", "[]", r"'fig3_ns' = \[\]: expected a non-empty list"),
+    ],
+)
+def test_overrides_are_checked_before_papermill(monkeypatch, capsys, tmp_path, name, text, match):
+    monkeypatch.setenv("FLOWSTAGE_RESULTS", str(tmp_path))  # main() sets it for custom runs
+    ran = []
+    monkeypatch.setattr("papermill.execute_notebook", lambda *a, **k: ran.append(1))
+    args = ["run", "sec3_two_stage", "--profile", "smoke", "-p", name, text]
+    assert cli.main(args) == 2 and not ran
+    err = capsys.readouterr().err
+    assert err.startswith("flowstage: error: sec3_two_stage: parameter ")
+    assert err.count("\n") == 1  # one line, no traceback
+    with pytest.raises(book.ProfileError, match=match):
+        book.check_overrides("sec3_two_stage", "smoke", {name: cli._parse_value(text)})
+
+
+@pytest.mark.parametrize(
+    "section, name, text, match",
+    [
+        ("sec2_oracle", "mc_times", "[0.0, 1.5]", r"of a time in \[0, 1\]"),
+        ("sec2_oracle", "joint_max_t", "-0.1", r"expected a time in \[0, 1\]"),
+        ("sec2_oracle", "h_rel", "0", r"expected a number > 0"),
+        ("sec2_oracle", "tol", ".nan", r"expected a finite number"),
+        ("sec5_practices", "cfg_scale", "-2", r"expected a number > 0"),
+        ("sec5_practices", "study_size", "3", r"expected a string like 'S'"),
+    ],
+)
+def test_override_ranges(section, name, text, match):
+    with pytest.raises(book.ProfileError, match=rf"^{section}: parameter '{name}' = .*{match}"):
+        book.check_overrides(section, "cpu", {name: cli._parse_value(text)})
+
+
+def test_valid_overrides_pass():
+    ok = {"n_queries": 512, "seed": 0, "datasets": ["digits"], "fig3_dims": [64]}
+    book.check_overrides("sec3_two_stage", "smoke", ok)
+    # an int where a float is expected, 1e3 read as a float, null = the profile's value
+    book.check_overrides("sec2_oracle", "smoke", {"h_rel": 1, "mc_times": [0, 0.5], "tol": None})
+    assert cli._parse_value("1e3") == 1000.0 and isinstance(cli._parse_value("1e3"), float)
+    assert cli._parse_value("S") == "S" and cli._parse_value("[1, 2]") == [1, 2]
+    book.check_overrides("sec4_stages", "smoke", {"cfg_scale": 2.5})  # null in the profile

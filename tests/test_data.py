@@ -5,6 +5,7 @@ from __future__ import annotations
 import gzip
 import hashlib
 import struct
+import warnings
 
 import numpy as np
 import pytest
@@ -328,3 +329,56 @@ def test_load_arrays_bad(tmp_path):
     (tmp_path / "a.txt").write_text("x")
     with pytest.raises(ValueError, match=".npz or .npy"):
         load_arrays(tmp_path / "a.txt")
+
+
+# ----------------------------------------------------------------------------- issue 12
+
+
+def _save_with_labels(tmp_path, x, y=None):
+    y = np.arange(len(x)) % 2 if y is None else y
+    np.savez(tmp_path / "u.npz", x=x, y=y)
+    return tmp_path / "u.npz"
+
+
+def test_load_arrays_float64_beyond_float32_is_named(tmp_path):
+    x = np.ones((4, 3))
+    x[1, 2] = 1e39  # finite in float64, inf in float32
+    with pytest.raises(ValueError, match=r"u.npz holds values up to 1e\+39 .*beyond float32"):
+        load_arrays(_save_with_labels(tmp_path, x))
+
+
+def test_load_arrays_complex_is_refused(tmp_path):
+    x = np.ones((4, 3), dtype=np.complex128) * (1 + 2j)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # an error, not a ComplexWarning
+        with pytest.raises(TypeError, match=r"array x in .*u.npz is complex \(complex128\)"):
+            load_arrays(_save_with_labels(tmp_path, x))
+
+
+def test_load_arrays_zero_d_is_named(tmp_path):
+    np.savez(tmp_path / "u.npz", x=np.float32(3.0), y=np.arange(1))
+    with pytest.raises(ValueError, match=r"array x in .*u.npz is 0-d"):
+        load_arrays(tmp_path / "u.npz")
+
+
+@pytest.mark.parametrize("suffix", [".npy", ".npz"])
+def test_load_arrays_truncated_file_is_named(tmp_path, suffix):
+    x = np.random.default_rng(0).normal(size=(50, 8)).astype(np.float32)
+    path = tmp_path / f"z{suffix}"
+    if suffix == ".npy":
+        np.save(path, x)
+        np.save(tmp_path / "z_labels.npy", np.arange(50) % 2)
+    else:
+        np.savez(path, x=x, y=np.arange(50) % 2)
+    raw = path.read_bytes()
+    path.write_bytes(raw[: len(raw) // 2])
+    with pytest.raises(ValueError, match=rf"cannot read .* from .*z{suffix} .*truncated"):
+        load_arrays(path)
+
+
+def test_load_arrays_huge_label_is_refused(tmp_path):
+    y = np.array([0, 1, 2, 1_000_000_000])
+    path = _save_with_labels(tmp_path, np.zeros((4, 3), np.float32), y)
+    with pytest.raises(ValueError, match=r"labels of .*u.npz go up to 1000000000 for 4 rows"):
+        load_arrays(path)
+    assert load_arrays(path, num_classes=1_000_000_001).num_classes == 1_000_000_001  # explicit

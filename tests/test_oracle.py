@@ -448,3 +448,43 @@ def test_bad_constructor_options():
         OracleVelocity(data, dtype=torch.int64)
     with pytest.raises(TypeError, match=r"^path must"):
         OracleVelocity(data, path="rectified")
+
+
+# ---------------------------------------------------------------------- issue 12
+
+
+@pytest.mark.parametrize("scale", [1e20, 1e39])
+def test_data_beyond_the_compute_dtype_is_refused_at_construction(scale):
+    """Finite in float64 but beyond float32 (values, or their squared norms): refused, naming
+    the data and the dtype, instead of every later call blaming t."""
+    data = torch.randn(8, 16, dtype=F64, generator=torch.Generator().manual_seed(0)) * scale
+    with pytest.raises(ValueError, match=r"data overflow the compute dtype torch.float32"):
+        OracleVelocity(data, dtype=torch.float32)
+    orc = OracleVelocity(data, dtype=F64)  # float64 holds them
+    assert torch.isfinite(orc.velocity(data[:2] * 0.5, 0.5)).all()
+
+
+def test_meta_tensors_are_refused(small):
+    data, labels, orc = small
+    with pytest.raises(ValueError, match="data is a meta tensor"):
+        OracleVelocity(torch.empty(4, 3, device="meta"))
+    with pytest.raises(ValueError, match="x_t is a meta tensor"):
+        orc.velocity(torch.empty(2, *data.shape[1:], device="meta"), 0.5)
+    x = data[:2].clone()
+    with pytest.raises(ValueError, match="t is a meta tensor"):
+        orc.velocity(x, torch.empty(2, device="meta"))
+    with pytest.raises(ValueError, match="y is a meta tensor"):
+        orc.velocity(x, 0.5, torch.empty(2, dtype=torch.long, device="meta"))
+
+
+def test_requires_grad_inputs_work_without_grad(small):
+    data, labels, orc = small
+    x = (data[:3] * 0.5).clone().requires_grad_(True)
+    t = torch.full((3,), 0.4, dtype=F64, requires_grad=True)
+    ref = orc.velocity(x.detach(), t.detach(), labels[:3])
+    out = orc.velocity(x, t, labels[:3])
+    assert torch.equal(out, ref) and not out.requires_grad
+    stats = orc.stats(x, 0.4)
+    assert not stats.mean.requires_grad
+    built = OracleVelocity(data.clone().requires_grad_(True), labels, dtype=F64)
+    assert torch.allclose(built.velocity(x, 0.4), orc.velocity(x.detach(), 0.4), atol=1e-12)

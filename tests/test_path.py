@@ -151,3 +151,21 @@ def test_timestep_shift_bad_s(s):
 def test_timestep_shift_bad_s_type():
     with pytest.raises(TypeError, match=r"^s must"):
         timestep_shift(0.5, "0.3")
+
+
+@pytest.mark.parametrize(
+    "t, s", [(1.5, 1.0), (2.0, 0.5), (-0.1, 2.0), (float("nan"), 0.5), (np.float64(1.01), 0.5)]
+)
+def test_timestep_shift_t_outside_unit_interval(t, s):
+    with pytest.raises(ValueError, match=r"^t must lie in \[0, 1\], got"):
+        timestep_shift(t, s)
+
+
+@pytest.mark.parametrize("kind", ["numpy", "torch"])
+def test_timestep_shift_arrays_outside_unit_interval(kind):
+    t = [0.0, 0.5, 1.5]
+    t = np.array(t) if kind == "numpy" else torch.tensor(t, dtype=torch.float64)
+    with pytest.raises(ValueError, match=r"^t must lie in \[0, 1\], got 1.5"):
+        timestep_shift(t, 0.5)
+    with pytest.raises(TypeError, match=r"^t must be a float"):
+        timestep_shift("0.5", 0.5)

@@ -3,6 +3,7 @@ Table 1-3, Fig. 6)."""
 
 import math
 
+import numpy as np
 import pytest
 import torch
 
@@ -276,3 +277,122 @@ def test_renoise_and_resume():
     assert torch.allclose(out, target.expand(3, 5), atol=1e-12)
     with pytest.raises(ValueError):
         renoise_and_resume(lambda x, t, y: x, x1, 1.0, 4)
+
+
+# ------------------------------------------------------------------ bad arguments (issue 12)
+
+
+@pytest.mark.parametrize(
+    "kwargs, err, match",
+    [
+        ({"n": 0}, ValueError, "n must be an integer >= 1, got 0"),
+        ({"n": 2.5}, TypeError, "n must be an integer"),
+        ({"batch_size": 0}, ValueError, "batch_size must be an integer >= 1, got 0"),
+        ({"n_steps": 0}, ValueError, "n_steps must be an integer >= 1"),
+        ({"n_steps": 2.0}, TypeError, "n_steps must be an integer"),
+        ({"seed": -1}, ValueError, "seed must be an integer >= 0"),
+        (
+            {"y": [0, 1, 2]},
+            ValueError,
+            r"y must hold one label per sample, shape \(4,\), got \(3,\)",
+        ),
+        ({"y": torch.zeros(5, dtype=torch.long)}, ValueError, "shape \\(4,\\), got \\(5,\\)"),
+        ({"y": torch.zeros(4)}, TypeError, "y must hold integer labels"),
+        ({"y": "a"}, TypeError, "y must be None, an int or"),
+    ],
+)
+def test_sample_names_bad_arguments(kwargs, err, match):
+    args = {"n": 4, "batch_size": 2, "n_steps": 3, "seed": 0, **kwargs}
+    with pytest.raises(err, match=match):
+        sample(ModelVelocity(_model()), shape=(1, 4, 4), device="cpu", **args)
+
+
+def test_sample_accepts_lists_and_numpy_labels():
+    f = ModelVelocity(_model())
+    ref = sample(f, 4, (1, 4, 4), y=torch.tensor([0, 1, 2, 0]), n_steps=3, device="cpu").x1
+    as_list = sample(f, 4, (1, 4, 4), y=[0, 1, 2, 0], n_steps=3, device="cpu").x1
+    as_np = sample(f, 4, (1, 4, 4), y=np.array([0, 1, 2, 0]), n_steps=3, device="cpu").x1
+    assert torch.equal(ref, as_list) and torch.equal(ref, as_np)
+    one = sample(f, 4, (1, 4, 4), y=1, n_steps=3, device="cpu").x1
+    assert torch.equal(one, sample(f, 4, (1, 4, 4), y=np.int64(1), n_steps=3, device="cpu").x1)
+
+
+def test_euler_sample_names_wrong_label_length():
+    with pytest.raises(ValueError, match=r"y must hold one label per sample, shape \(3,\)"):
+        euler_sample(lambda x, t, y: x, torch.zeros(3, 2), uniform_grid(2), torch.tensor([0, 1]))
+
+
+def test_cfg_scale_must_be_finite():
+    with pytest.raises(ValueError, match="scale must be a finite number, got nan"):
+        CFGVelocity(_model(), float("nan"))
+    with pytest.raises(TypeError, match="scale must be a real number"):
+        CFGVelocity(_model(), "2.5")
+
+
+def test_cfg_refuses_what_it_cannot_guide():
+    x, _ = _toy_data()
+    with pytest.raises(ValueError, match="built without labels.*no conditional velocity"):
+        CFGVelocity(OracleVelocity(x, dtype=torch.float64), 2.5)
+    with pytest.raises(ValueError, match=r"unconditional \(num_classes = 0\)"):
+        CFGVelocity(_model(num_classes=0), 2.5)
+
+
+def test_cfg_guides_the_oracle_conditional_against_unconditional():
+    x, y = _toy_data()
+    orc = OracleVelocity(x, labels=y, dtype=torch.float64)
+    xt = torch.randn(6, 1, 4, 4, dtype=torch.float64, generator=torch.Generator().manual_seed(2))
+    t, labels, w = torch.full((6,), 0.3, dtype=torch.float64), torch.arange(6) % 3, 2.5
+
+    # independent float64 re-derivation of u*(x | y) and u*(x) for rectified flow
+    def u_star(xq, keep):
+        d = ((xq.flatten(1)[:, None] - 0.3 * x.flatten(1)[None]) ** 2).sum(-1)  # (B, N)
+        logit = torch.where(keep, -d / (2 * 0.7**2), -math.inf)
+        mean = (torch.softmax(logit, 1) @ x.flatten(1)).view_as(xq)
+        return (mean - xq) / 0.7
+
+    v_c = u_star(xt, y[None] == labels[:, None])
+    v_u = u_star(xt, torch.ones(6, len(x), dtype=torch.bool))
+    out = CFGVelocity(orc, w)(xt, t, labels)
+    assert torch.allclose(out, v_u + w * (v_c - v_u), atol=1e-10)
+    assert not torch.allclose(out, v_c, atol=1e-3)  # guidance really acts
+
+
+def test_cfg_records_cover_one_run_only():
+    cfg = CFGVelocity(_CondUncond(), 2.0, (0.5, 1.0), record=True)
+    y = torch.zeros(3, dtype=torch.long)
+    for _ in range(3):
+        euler_sample(cfg, torch.zeros(3, 4), uniform_grid(4), y)
+        assert len(cfg.records) == 4
+    for _ in range(2):
+        sample(cfg, 6, (4,), y=0, n_steps=4, batch_size=3, device="cpu")
+        assert len(cfg.records) == 8  # 4 steps x 2 batches of this run
+    t, div = cfg.divergence_curve()
+    assert t.tolist() == [0.0, 0.25, 0.5, 0.75] and div.shape == (4,)
+
+
+def test_model_velocity_restores_the_callers_mode():
+    m = _model().train()
+    m.net_part = torch.nn.Dropout(0.5).eval()  # a submodule in its own mode
+    f = ModelVelocity(m)
+    assert m.training, "wrapping must not switch the model to eval"
+    x, t, y = torch.randn(2, 1, 4, 4), torch.full((2,), 0.5), torch.tensor([0, 1])
+    seen = []
+    hook = m.register_forward_pre_hook(lambda mod, args: seen.append(mod.training))
+    f(x, t, y)
+    hook.remove()
+    assert seen == [False]  # evaluated in eval mode
+    assert m.training and not m.net_part.training  # and every mode restored
+
+
+@pytest.mark.parametrize(
+    "kwargs, err, match",
+    [
+        ({"n_steps": 0}, ValueError, "n_steps must be an integer >= 1, got 0"),
+        ({"n_steps": 2.5}, TypeError, "n_steps must be an integer"),
+        ({"t_resume": "0.5"}, TypeError, "t_resume must be a float"),
+    ],
+)
+def test_renoise_and_resume_names_bad_arguments(kwargs, err, match):
+    args = {"t_resume": 0.5, "n_steps": 4, **kwargs}
+    with pytest.raises(err, match=match):
+        renoise_and_resume(lambda x, t, y: x, torch.zeros(2, 3), **args)

@@ -224,3 +224,46 @@ def test_oracle_target_training_and_perfect_model():
     curve = oracle_loss_per_t(OracleNet(), data, [0.0, 0.5, 0.9], n=64, oracle=orc)
     assert float(curve.oracle.abs().max()) < 1e-10
     assert bool((curve.cfm > 0).all())
+
+
+# ------------------------------------------------------------------ issue 12: cache failures
+
+
+def test_unwritable_cache_warns_and_training_goes_on(tmp_path, monkeypatch):
+    from flowstage_lib import cache
+
+    blocker = tmp_path / "a_file"
+    blocker.write_text("not a folder")
+    monkeypatch.setenv("FLOWSTAGE_CACHE", str(blocker / "cache"))
+    monkeypatch.setattr(cache, "_WARNED", set())
+    data = gaussian_mixture()
+    cfg = TrainConfig(steps=12, **{**FAST, "checkpoint_every": 3, "snapshot_every": 4})
+    with pytest.warns(RuntimeWarning, match="cannot write to .*training goes on without"):
+        res = train(TOY_SPEC, data, cfg, progress=False)
+    assert res.history["step"][-1] == 12 and [s for s, _ in res.snapshots] == [4, 8, 12]
+    monkeypatch.setenv("FLOWSTAGE_NO_CACHE", "1")
+    ref = train(TOY_SPEC, data, cfg, progress=False)
+    assert _states_equal(res.ema_state, ref.ema_state)  # the same run, just not stored
+
+
+def test_corrupt_checkpoint_is_reported_then_retrained(monkeypatch):
+    from flowstage_lib import cache
+
+    data = gaussian_mixture()
+    cfg = TrainConfig(steps=6, **{**FAST, "checkpoint_every": 3})
+    first = train(TOY_SPEC, data, cfg, progress=False)
+    (path,) = [p for s, fin, p in train_mod._list_ckpts(first.key) if fin]
+    real_load = cache.load
+
+    def bad_load(p):  # checksum fine, content unreadable (e.g. an old torch's pickle)
+        if p == path:
+            raise RuntimeError("Weights only load failed")
+        return real_load(p)
+
+    monkeypatch.setattr(cache, "load", bad_load)
+    calls = []
+    with pytest.warns(RuntimeWarning, match=r"checkpoint .*final00000006.pt is corrupt .*retrain"):
+        again = train(TOY_SPEC, data, cfg, progress=False, callback=calls.append)
+    assert calls == [1, 2, 3, 4, 5, 6]  # retrained (the only checkpoint was the bad one)
+    assert _states_equal(again.ema_state, first.ema_state)
+    assert [s for s, fin, _ in train_mod._list_ckpts(first.key) if fin] == [6]  # rewritten

@@ -64,12 +64,12 @@ def transition(
     n_t_lin: int = 16,
     levels: Iterable[float] = (0.5, 0.9, 0.99),
 ) -> Transition:
-    """Our transition on ``data`` (cached by :func:`flowstage_lib.twostage.curves_for` on the
-    grid :func:`flowstage_lib.twostage.t_grid` ``(n_t_log, n_t_lin)``)."""
-    from flowstage_lib import twostage
+    """Our transition on ``data`` (cached by :func:`flowstage_lib.experiments.curves.curves_for` on the
+    grid :func:`flowstage_lib.experiments.curves.t_grid` ``(n_t_log, n_t_lin)``)."""
+    from flowstage_lib.experiments import curves
     from flowstage_lib.transition import crossing_times
 
-    c = twostage.curves_for(data, twostage.t_grid(n_t_log, n_t_lin), n_queries, seed)
+    c = curves.curves_for(data, curves.t_grid(n_t_log, n_t_lin), n_queries, seed)
     t, top1 = list(c["t"]), list(c["top1"])
     return Transition(t, top1, crossing_times(c["t"], c["top1"], tuple(levels)))
 
