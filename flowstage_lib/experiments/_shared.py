@@ -18,7 +18,6 @@ __all__ = [
     "balanced_labels",
     "Transition",
     "transition",
-    "claim_word",
     "Comparison",
     "Summary",
     "summary",
@@ -64,22 +63,14 @@ def transition(
     n_t_lin: int = 16,
     levels: Iterable[float] = (0.5, 0.9, 0.99),
 ) -> Transition:
-    """Our transition on ``data`` (cached by :func:`flowstage_lib.experiments.curves.curves_for` on the
-    grid :func:`flowstage_lib.experiments.curves.t_grid` ``(n_t_log, n_t_lin)``)."""
+    """Our transition on ``data`` (cached by :func:`flowstage_lib.experiments.curves.curves_for`
+    on the grid :func:`flowstage_lib.experiments.curves.t_grid` ``(n_t_log, n_t_lin)``)."""
     from flowstage_lib.experiments import curves
     from flowstage_lib.transition import crossing_times
 
     c = curves.curves_for(data, curves.t_grid(n_t_log, n_t_lin), n_queries, seed)
     t, top1 = list(c["t"]), list(c["top1"])
     return Transition(t, top1, crossing_times(c["t"], c["top1"], tuple(levels)))
-
-
-def claim_word(v: Verdict) -> str:
-    """The word ``claims.csv`` stores (:data:`flowstage_lib.book.VERDICTS`): a model claim's
-    own word; an identity's ``checked`` / ``failed`` as ``reproduced`` / ``not reproduced``."""
-    if v.kind == "identity":
-        return "reproduced" if v.verdict == "checked" else "not reproduced"
-    return v.verdict
 
 
 @dataclass
@@ -100,7 +91,7 @@ class Comparison:
     def record(self, results) -> None:
         """Write every claim into ``results`` (a :class:`flowstage_lib.book.Results`)."""
         for claim, paper, ours, v in self.claims:
-            results.claim(v.claim_id, claim, paper, ours, claim_word(v))
+            results.claim(v.claim_id, claim, paper, ours, v.verdict, kind=v.kind)
 
     def present(self, view, name: str) -> None:
         """Show the table as results table ``name``, glue the values, record the claims

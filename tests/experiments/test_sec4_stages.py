@@ -372,12 +372,21 @@ def test_table1_comparison_and_claim_record(tmp_path, monkeypatch):
     assert got.id.tolist() == ["table1_stage_swap"] and got.verdict.tolist() == ["reproduced"]
 
 
-def test_identity_claims_are_recorded_with_a_book_word():
-    from flowstage_lib.experiments._shared import claim_word
+def test_identity_claims_are_recorded_as_identities(tmp_path, monkeypatch):
+    import pandas as pd
+
+    from flowstage_lib.book import Results
+    from flowstage_lib.experiments._shared import Comparison
     from flowstage_lib.experiments.criteria import fig7a_gap_only_in_navigation
 
-    assert claim_word(fig7a_gap_only_in_navigation(0.9)) == "reproduced"
-    assert claim_word(fig7a_gap_only_in_navigation(0.1)) == "not reproduced"
+    monkeypatch.setenv("FLOWSTAGE_RESULTS", str(tmp_path))
+    res = Results("sec4_stages", "smoke")
+    for share in (0.9, 0.1):
+        v = fig7a_gap_only_in_navigation(share)
+        Comparison(pd.DataFrame(), claims=[("claim", "paper", f"{share}", v)]).record(res)
+        got = pd.read_csv(res.dir / "claims.csv").set_index("id").loc[v.claim_id]
+        assert got.kind == "identity"
+        assert got.verdict == ("checked" if share == 0.9 else "failed")
 
 
 def test_paired_sources_reject_small_pools():
