@@ -6,7 +6,8 @@ What is checked (each problem is an ``error`` that names the section and the par
 
 - every section of the table of contents has an entry in the profile, and every profile value
   is a parameter the section's notebook declares;
-- sample counts are positive integers, times lie in [0, 1], shifts and scales are positive;
+- every value passes the rules of ``-p`` overrides (:func:`flowstage_lib.book.check_overrides`:
+  counts >= 1, seeds >= 0, times in [0, 1], shifts and scales > 0);
 - the data sets each section reads exist here, with enough images per class for what the
   section draws from them (e.g. Sec. 4's ``n_refine`` unseen images, two per query, balanced
   over classes);
@@ -25,27 +26,11 @@ import ast
 import json
 import math
 from dataclasses import dataclass, field
-from typing import Any
 
-from flowstage_lib.book import REPO_ROOT, load_profile
+from flowstage_lib.book import REPO_ROOT, ProfileError, check_overrides, load_profile
 
 __all__ = ["Finding", "ModelPlan", "CheckReport", "check_profile"]
 
-# Parameter names by what they hold. A name of a section's parameters that matches none of
-# these is only checked for being declared by its notebook.
-COUNTS = {
-    "n_queries", "n_mc", "n_pairs", "n_grid", "n_traj", "n_t_log", "n_t_lin", "synthetic_D",
-    "class_queries", "n_times", "synthetic_N", "fig3_dims_N", "fig3_ns_D", "n_steps", "fig4_rows",
-    "n_layout", "fig5_rows",
-    "n_mem", "fig6_rows", "n_refine", "loss_t_points", "n_loss", "n_fd", "n_boot", "n_samples",
-    "n_fig8", "ae_steps", "n_train_fd", "n_loss_t", "long_budget",
-}  # fmt: skip
-COUNT_LISTS = {"euler_steps", "fig3_dims", "fig3_ns", "table1_steps", "D_values", "N_values"}
-TIME_LISTS = {"mc_times", "field_times", "fig5_switches", "fig13_switches", "resume_times",
-              "table1_splits", "t_frames"}  # fmt: skip
-POSITIVE = {"tol", "h_rel", "cfg_scale", "joint_max_t"}
-POSITIVE_LISTS = {"shifts", "spreads"}
-# Minimum per-class counts of real data (Sec. 3 needs no labels beyond its own curves).
 OPTIONAL_DATASETS = {"fashion_mnist"}  # Sec. 3 skips and names a data set that is not installed
 
 
@@ -130,36 +115,6 @@ def declared_parameters(section: str) -> set[str]:
     return set()
 
 
-def _value_problems(name: str, value: Any) -> str | None:
-    """Why ``value`` cannot work for parameter ``name`` (None when it can)."""
-
-    def is_count(v: Any) -> bool:
-        return isinstance(v, int) and not isinstance(v, bool) and v > 0
-
-    def is_num(v: Any) -> bool:
-        return isinstance(v, int | float) and not isinstance(v, bool) and math.isfinite(v)
-
-    if value is None:
-        return None
-    if name in COUNTS and not is_count(value):
-        return f"must be a positive integer, got {value!r}"
-    if name in COUNT_LISTS and not (
-        isinstance(value, list) and value and all(is_count(v) for v in value)
-    ):
-        return f"must be a non-empty list of positive integers, got {value!r}"
-    if name in TIME_LISTS and not (
-        isinstance(value, list) and value and all(is_num(v) and 0 <= v <= 1 for v in value)
-    ):
-        return f"must be a non-empty list of times in [0, 1], got {value!r}"
-    if name in POSITIVE and not (is_num(value) and value > 0):
-        return f"must be a positive number, got {value!r}"
-    if name in POSITIVE_LISTS and not (
-        isinstance(value, list) and value and all(is_num(v) and v > 0 for v in value)
-    ):
-        return f"must be a non-empty list of positive numbers, got {value!r}"
-    return None
-
-
 def _per_class(y) -> dict[int, int]:
     import torch
 
@@ -174,11 +129,13 @@ def _check_parameters(profile: str, table: dict, sections: list[str]) -> list[Fi
             out.append(Finding(sec, "error", f"profile {profile!r} has no entry for this section"))
             continue
         declared = declared_parameters(sec)
-        for name, value in (table[sec] or {}).items():
-            if name not in declared:
-                out.append(Finding(sec, "error", f"{name!r} is set but not declared"))
-            elif (why := _value_problems(name, value)) is not None:
-                out.append(Finding(sec, "error", f"{name} {why}"))
+        values = dict(table[sec] or {})
+        for name in sorted(set(values) - declared):
+            out.append(Finding(sec, "error", f"{name!r} is set but not declared"))
+        try:  # the same type and range rules as `-p NAME VALUE` overrides
+            check_overrides(sec, profile, values)
+        except ProfileError as err:
+            out.append(Finding(sec, "error", str(err).removeprefix(f"{sec}: ")))
         out.append(Finding(sec, "ok", "parameters declared and in range"))
     for sec in sorted(set(table) - set(sections)):
         out.append(Finding(sec, "error", "profile has an entry for a section that is not in _toc"))

@@ -40,9 +40,9 @@ def test_unseen_images_scale_down_without_the_test_set(monkeypatch, tmp_path):
 @pytest.mark.parametrize(
     ("section", "name", "value", "words"),
     [
-        ("sec4_stages", "n_fd", 0, "positive integer"),
-        ("sec4_stages", "table1_splits", [0.1, 1.5], "times in [0, 1]"),
-        ("sec5_practices", "shifts", [1.0, -2.0], "positive numbers"),
+        ("sec4_stages", "n_fd", 0, "expected an integer >= 1"),
+        ("sec4_stages", "table1_splits", [0.1, 1.5], "time in [0, 1]"),
+        ("sec5_practices", "shifts", [1.0, -2.0], "> 0"),
         ("sec4_stages", "sizes", ["S", "XXL"], "not in the smoke ladder"),
         ("sec3_two_stage", "no_such_parameter", 1, "not declared"),
     ],
@@ -59,7 +59,7 @@ def test_cli_check_exit_codes(monkeypatch, capsys):
     assert "estimated time per section" in capsys.readouterr().out
     _patched(monkeypatch, "sec4_stages", "n_mem", -1)
     assert main(["book", "--profile", "smoke", "--check"]) == 1
-    assert "n_mem must be a positive integer" in capsys.readouterr().out
+    assert "parameter 'n_mem' = -1 (int): expected an integer >= 1" in capsys.readouterr().out
 
 
 def test_mnist_test_set_ships_inside_the_repository(monkeypatch):
