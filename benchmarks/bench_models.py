@@ -4,7 +4,7 @@ For every size of a zoo profile's ladder this prints:
 
 - parameters;
 - training steps/s at the profile's batch size (forward, backward, grad clip, AdamW, EMA --
-  the step of :func:`flowstage_lib.train.train`, on random data) and the minutes the
+  the step of :func:`flowstage_lib.training.trainer.train`, on random data) and the minutes the
   profile's step budget would take at that rate;
 - sampling images/s with 50 Euler steps (plain conditional velocity, CFG 1);
 - achieved GFLOP/s of training (FLOPs counted by ``torch.utils.flop_counter`` for one forward,
@@ -30,10 +30,10 @@ import time
 import torch
 from torch.utils.flop_counter import FlopCounterMode
 
-from flowstage_lib.model import build_model, count_params
-from flowstage_lib.sampler import ModelVelocity, sample
-from flowstage_lib.train import ema_update
-from flowstage_lib.zoo import ZOO_PRESETS, zoo_spec
+from flowstage_lib.models.networks import build_model, count_params
+from flowstage_lib.solver.sampler import ModelVelocity, sample
+from flowstage_lib.training.trainer import ema_update
+from flowstage_lib.training.zoo import ZOO_PRESETS, zoo_spec
 
 
 class _Shape:

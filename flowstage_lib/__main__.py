@@ -1,5 +1,5 @@
 import sys
 
-from flowstage_lib.cli import main
+from flowstage_lib.tooling.cli import main
 
 sys.exit(main())

@@ -9,7 +9,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from flowstage_lib.cli import main
+from flowstage_lib.tooling.cli import main
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -110,7 +110,7 @@ def test_two_processes_equal_one(tmp_path):
             "--master_port",
             "29517",
             "-m",
-            "flowstage_lib.cli",
+            "flowstage_lib.tooling.cli",
             "analyze",
             *common,
             "--out",

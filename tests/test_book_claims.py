@@ -1,9 +1,9 @@
-"""Results.claim keeps identities of the math apart from model claims (flowstage_lib.book)."""
+"""Results.claim keeps identities of the math apart from model claims (tooling.book)."""
 
 import pandas as pd
 import pytest
 
-from flowstage_lib.book import Results
+from flowstage_lib.tooling.book import Results
 
 
 def test_claim_kinds(tmp_path, monkeypatch):

@@ -13,7 +13,7 @@ import numpy as np
 import pytest
 import torch
 
-from flowstage_lib import cache
+from flowstage_lib.tooling import cache
 
 
 @pytest.fixture(autouse=True)

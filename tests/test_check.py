@@ -3,9 +3,9 @@ fails the check with a message that names the section and the parameter."""
 
 import pytest
 
-from flowstage_lib import check
-from flowstage_lib.book import PROFILES, load_profile
-from flowstage_lib.cli import main
+from flowstage_lib.tooling import check
+from flowstage_lib.tooling.book import PROFILES, load_profile
+from flowstage_lib.tooling.cli import main
 
 
 @pytest.mark.parametrize("profile", PROFILES)
@@ -63,8 +63,8 @@ def test_cli_check_exit_codes(monkeypatch, capsys):
 
 
 def test_mnist_test_set_ships_inside_the_repository(monkeypatch):
-    from flowstage_lib import data
-    from flowstage_lib.book import REPO_ROOT
+    from flowstage_lib.data import sources as data
+    from flowstage_lib.tooling.book import REPO_ROOT
 
     monkeypatch.delenv("FLOWSTAGE_MNIST_DIR", raising=False)
     d = data._mnist_dir()

@@ -5,7 +5,7 @@ import json
 import nbformat
 import pytest
 
-from flowstage_lib import book, cli
+from flowstage_lib.tooling import book, cli
 
 
 def _notebook(path, body="x = 1 + a\nprint(x)"):
@@ -126,7 +126,7 @@ def test_results_folders_record_their_provenance(tmp_path, monkeypatch):
 
     import torch
 
-    from flowstage_lib.book import Results, View, write_provenance
+    from flowstage_lib.tooling.book import Results, View, write_provenance
 
     monkeypatch.setenv("FLOWSTAGE_RESULTS", str(tmp_path))
     p = write_provenance("sec2_oracle", "smoke", types.SimpleNamespace(seed=3, profile="smoke"), 2)

@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 import torch
 
-from flowstage_lib import data as fd
+from flowstage_lib.data import sources as fd
 from flowstage_lib.data import (
     KNOWN_DATASETS,
     ImageData,

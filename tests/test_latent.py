@@ -9,7 +9,8 @@ import pytest
 import torch
 
 from flowstage_lib.data import ImageData, load_dataset
-from flowstage_lib.latent import (
+from flowstage_lib.metrics import FeatureClassifier
+from flowstage_lib.models.latent import (
     AEReport,
     Autoencoder,
     LatentSpace,
@@ -17,7 +18,6 @@ from flowstage_lib.latent import (
     reconstruction_table,
     train_autoencoder,
 )
-from flowstage_lib.metrics import FeatureClassifier
 
 
 @pytest.fixture(autouse=True)

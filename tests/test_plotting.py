@@ -1,11 +1,11 @@
-"""flowstage_lib.plotting: the book's look, without hidden global state."""
+"""flowstage_lib.tooling.plotting: the book's look, without hidden global state."""
 
 import random
 
 import numpy as np
 import torch
 
-from flowstage_lib import plotting
+from flowstage_lib.tooling import plotting
 
 
 def test_setup_leaves_every_random_state_alone():

@@ -4,7 +4,7 @@ progress file, nested bars stay quiet, and the tail prints what the file receive
 import io
 import time
 
-from flowstage_lib import progress
+from flowstage_lib.tooling import progress
 
 
 def test_without_the_variable_it_is_tqdm_auto(monkeypatch):

@@ -7,10 +7,10 @@ from types import SimpleNamespace
 import pytest
 import torch
 
-from flowstage_lib import train as train_mod
-from flowstage_lib.model import ModelSpec
+from flowstage_lib.models.networks import ModelSpec
 from flowstage_lib.oracle import OracleVelocity
-from flowstage_lib.train import (
+from flowstage_lib.training import trainer as train_mod
+from flowstage_lib.training.trainer import (
     TrainConfig,
     load_or_train,
     oracle_loss_per_t,
@@ -230,7 +230,7 @@ def test_oracle_target_training_and_perfect_model():
 
 
 def test_unwritable_cache_warns_and_training_goes_on(tmp_path, monkeypatch):
-    from flowstage_lib import cache
+    from flowstage_lib.tooling import cache
 
     blocker = tmp_path / "a_file"
     blocker.write_text("not a folder")
@@ -247,7 +247,7 @@ def test_unwritable_cache_warns_and_training_goes_on(tmp_path, monkeypatch):
 
 
 def test_corrupt_checkpoint_is_reported_then_retrained(monkeypatch):
-    from flowstage_lib import cache
+    from flowstage_lib.tooling import cache
 
     data = gaussian_mixture()
     cfg = TrainConfig(steps=6, **{**FAST, "checkpoint_every": 3})

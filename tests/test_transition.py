@@ -7,7 +7,7 @@ import pytest
 import torch
 
 from flowstage_lib import OracleVelocity
-from flowstage_lib.transition import (
+from flowstage_lib.oracle.transition import (
     StageCurves,
     collapse_time,
     crossing_times,

@@ -3,8 +3,8 @@
 import pytest
 import torch
 
-from flowstage_lib.model import build_model, count_params
-from flowstage_lib.zoo import ZOO_PRESETS, get_model, zoo_config, zoo_spec
+from flowstage_lib.models.networks import build_model, count_params
+from flowstage_lib.training.zoo import ZOO_PRESETS, get_model, zoo_config, zoo_spec
 
 
 @pytest.fixture(autouse=True)

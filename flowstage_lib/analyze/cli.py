@@ -47,7 +47,7 @@ def _arguments(p: argparse.ArgumentParser) -> None:
 
 
 def add_parser(subparsers) -> argparse.ArgumentParser:
-    """Register ``analyze`` on an argparse subparsers object (flowstage_lib/cli.py)."""
+    """Register ``analyze`` on an argparse subparsers object (flowstage_lib/tooling/cli.py)."""
     p = subparsers.add_parser("analyze", help=HELP, description=HELP)
     _arguments(p)
     return p

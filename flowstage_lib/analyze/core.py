@@ -16,7 +16,7 @@ from flowstage_lib.analyze.calibrate import Calibration, calibration_from_crossi
 from flowstage_lib.analyze.curves import QueryStats, bootstrap_crossings, query_stats
 from flowstage_lib.analyze.distributed import rank_world
 from flowstage_lib.analyze.stream import label_index, open_data
-from flowstage_lib.transition import collapse_time
+from flowstage_lib.oracle.transition import collapse_time
 
 __all__ = ["CurveSummary", "measure", "reference_stats"]
 

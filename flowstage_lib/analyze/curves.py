@@ -17,8 +17,8 @@ import torch
 
 from flowstage_lib.analyze.distributed import all_merge, shard
 from flowstage_lib.analyze.kernel import stream_partial
+from flowstage_lib.oracle.transition import crossing_times
 from flowstage_lib.path import RectifiedFlowPath
-from flowstage_lib.transition import crossing_times
 
 __all__ = ["QueryStats", "bootstrap_crossings", "query_stats"]
 

@@ -19,7 +19,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from flowstage_lib.cache import cache_dir
+from flowstage_lib.tooling.cache import cache_dir
 
 __all__ = ["LabelIndex", "RowSource", "label_index", "load_labels", "open_data"]
 

@@ -11,7 +11,7 @@ import hashlib
 
 import torch
 
-from flowstage_lib import cache
+from flowstage_lib.tooling import cache
 
 __all__ = ["model_id", "module_fingerprint"]
 

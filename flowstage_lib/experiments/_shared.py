@@ -9,8 +9,8 @@ from dataclasses import dataclass, field
 import pandas as pd
 import torch
 
-from flowstage_lib.evaluate import balanced_labels  # the one copy, re-exported
 from flowstage_lib.experiments.criteria import Verdict
+from flowstage_lib.metrics.evaluate import balanced_labels  # the one copy, re-exported
 
 __all__ = [
     "to_u8",
@@ -66,7 +66,7 @@ def transition(
     """Our transition on ``data`` (cached by :func:`flowstage_lib.experiments.curves.curves_for`
     on the grid :func:`flowstage_lib.experiments.curves.t_grid` ``(n_t_log, n_t_lin)``)."""
     from flowstage_lib.experiments import curves
-    from flowstage_lib.transition import crossing_times
+    from flowstage_lib.oracle.transition import crossing_times
 
     c = curves.curves_for(data, curves.t_grid(n_t_log, n_t_lin), n_queries, seed)
     t, top1 = list(c["t"]), list(c["top1"])
@@ -89,13 +89,13 @@ class Comparison:
     claims: list = field(default_factory=list)
 
     def record(self, results) -> None:
-        """Write every claim into ``results`` (a :class:`flowstage_lib.book.Results`)."""
+        """Write every claim into ``results`` (a :class:`flowstage_lib.tooling.book.Results`)."""
         for claim, paper, ours, v in self.claims:
             results.claim(v.claim_id, claim, paper, ours, v.verdict, kind=v.kind)
 
     def present(self, view, name: str) -> None:
         """Show the table as results table ``name``, glue the values, record the claims
-        (``view``: a :class:`flowstage_lib.book.View`)."""
+        (``view``: a :class:`flowstage_lib.tooling.book.View`)."""
         view.show(self.table, name)
         view.glue(self.glue)
         self.record(view.results)

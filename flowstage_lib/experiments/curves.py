@@ -8,7 +8,7 @@
 
 A curve is a dict (what the cache stores): name, D, N (mean items per class when conditional)
 and equal-length lists t, mse, mse_se, top1, top1_se, entropy
-(see :class:`flowstage_lib.transition.StageCurves`).
+(see :class:`flowstage_lib.oracle.transition.StageCurves`).
 """
 
 from __future__ import annotations
@@ -18,10 +18,10 @@ from collections.abc import Sequence
 import numpy as np
 import torch
 
-from flowstage_lib.cache import cached
 from flowstage_lib.data import ImageData, default_device, synthetic_gaussian
 from flowstage_lib.oracle import OracleVelocity
-from flowstage_lib.transition import crossing_times, stage_curves
+from flowstage_lib.oracle.transition import crossing_times, stage_curves
+from flowstage_lib.tooling.cache import cached
 
 __all__ = ["LEVELS", "DATA_SEED_OFFSET", "t_grid", "curves_for", "synthetic_curves", "crossings"]
 

@@ -13,7 +13,7 @@ import matplotlib.pyplot as plt
 import numpy as np
 
 from flowstage_lib.experiments.curves import synthetic_curves, t_grid
-from flowstage_lib.transition import collapse_time
+from flowstage_lib.oracle.transition import collapse_time
 
 __all__ = [
     "T",

@@ -8,9 +8,9 @@ import matplotlib.ticker as mticker
 import numpy as np
 import pandas as pd
 
-from flowstage_lib import plotting
 from flowstage_lib.experiments import paper
 from flowstage_lib.experiments.curves import crossings
+from flowstage_lib.tooling import plotting
 
 __all__ = ["figure2", "figure3", "prediction_figure"]
 
@@ -56,7 +56,7 @@ def figure2(curves: dict[str, dict], t_c: dict[str, float]):
 def figure3(by_D: dict[int, dict], by_N: dict[int, dict], dims_N: int, ns_D: int):
     """Fig. 3: the mean top-1 weight for several D at N = ``dims_N`` (a) and several N at
     D = ``ns_D`` (b), with the predicted collapse times (dashed)."""
-    from flowstage_lib.transition import collapse_time
+    from flowstage_lib.oracle.transition import collapse_time
 
     fig, axes = plt.subplots(1, 2, figsize=(11, 3.9), layout="constrained", sharey=True)
     panels = (

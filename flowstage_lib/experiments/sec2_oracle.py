@@ -20,7 +20,6 @@ import numpy as np
 import pandas as pd
 import torch
 
-from flowstage_lib.cache import cached
 from flowstage_lib.experiments import criteria
 from flowstage_lib.experiments.theorem21 import (
     PATHS,
@@ -30,6 +29,7 @@ from flowstage_lib.experiments.theorem21 import (
     typo_velocity,
 )
 from flowstage_lib.oracle import OracleVelocity
+from flowstage_lib.tooling.cache import cached
 
 __all__ = [
     "QUERY_SEED_OFFSET",

@@ -14,9 +14,9 @@ from collections.abc import Sequence
 import pandas as pd
 import torch
 
-from flowstage_lib.cache import cached
 from flowstage_lib.experiments.theorem21 import PATHS
 from flowstage_lib.oracle import OracleVelocity
+from flowstage_lib.tooling.cache import cached
 
 __all__ = [
     "TRAJ_SEED_OFFSET",

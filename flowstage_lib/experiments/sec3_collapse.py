@@ -1,6 +1,7 @@
 """Section 3, beyond the paper: does the collapse time of Biroli et al. predict the switch?
 
-t_c = r / (r + s), r = sqrt(N^(2/D) - 1) (:func:`flowstage_lib.transition.collapse_time`) for N
+t_c = r / (r + s), r = sqrt(N^(2/D) - 1)
+(:func:`flowstage_lib.oracle.transition.collapse_time`) for N
 iid points of spread s in D dimensions, compared with the measured half-collapse t_0.5 on the
 synthetic sets of Figs. 2-3 and on real data (with the within-class spread, and with the
 effective dimension D_eff of the within-class covariance).
@@ -18,7 +19,7 @@ import torch
 from flowstage_lib.data import ImageData
 from flowstage_lib.experiments import criteria, paper
 from flowstage_lib.experiments.curves import crossings
-from flowstage_lib.transition import collapse_time
+from flowstage_lib.oracle.transition import collapse_time
 
 __all__ = [
     "data_spread",
@@ -73,7 +74,7 @@ def data_spread(data: ImageData) -> dict[str, float]:
 
 def collapse_dimension(t_c: float, N: float, spread: float = 1.0) -> float:
     """The dimension D at which the collapse time of N iid points of spread ``spread`` is
-    ``t_c``: the inverse in D of :func:`flowstage_lib.transition.collapse_time`.
+    ``t_c``: the inverse in D of :func:`flowstage_lib.oracle.transition.collapse_time`.
 
     From t_c = r / (r + s), r = sqrt(N^(2/D) - 1): r = s t_c / (1 - t_c) and
     D = 2 ln N / ln(1 + r^2).

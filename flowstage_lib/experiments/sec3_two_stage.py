@@ -245,7 +245,7 @@ def figure3(
 ) -> Figure3:
     """Fig. 3: top-1 curves for D in ``dims`` at N = ``dims_N`` (a) and N in ``ns`` at
     D = ``ns_D`` (b), their crossing times and the predicted collapse times t_c."""
-    from flowstage_lib.transition import collapse_time
+    from flowstage_lib.oracle.transition import collapse_time
 
     by_D = {D: synthetic_curves(D, dims_N, t, n_queries, seed) for D in dims}
     by_N = {N: synthetic_curves(ns_D, N, t, n_queries, seed) for N in ns}

@@ -4,7 +4,7 @@ import pytest
 
 from flowstage_lib.data import load_dataset, synthetic_gaussian
 from flowstage_lib.experiments import paper, sec3_collapse
-from flowstage_lib.transition import collapse_time
+from flowstage_lib.oracle.transition import collapse_time
 
 
 def test_collapse_dimension_inverts_collapse_time():

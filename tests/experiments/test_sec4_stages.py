@@ -9,13 +9,13 @@ import pytest
 import torch
 
 from flowstage_lib.data import ImageData
-from flowstage_lib.evaluate import Evaluator
 from flowstage_lib.experiments import sec4_stages as sec4
 from flowstage_lib.metrics import FeatureClassifier, extract_features
-from flowstage_lib.model import ModelSpec, build_model
+from flowstage_lib.metrics.evaluate import Evaluator
+from flowstage_lib.models.networks import ModelSpec, build_model
 from flowstage_lib.oracle import OracleVelocity
-from flowstage_lib.sampler import ModelVelocity, sample
-from flowstage_lib.transition import first_crossing
+from flowstage_lib.oracle.transition import first_crossing
+from flowstage_lib.solver.sampler import ModelVelocity, sample
 
 SHAPE = (1, 8, 8)
 K = 3
@@ -220,7 +220,7 @@ def test_stage_swap_with_one_model_is_the_model():
 def test_stage_swap_shares_stage_one_exactly():
     """Integrating stage 1 once and resuming with each stage-2 model is the same sampler as
     StageSwapVelocity over the whole stage-wise grid."""
-    from flowstage_lib.sampler import StageSwapVelocity, stagewise_grid
+    from flowstage_lib.solver.sampler import StageSwapVelocity, stagewise_grid
 
     train, clf = _data(), _classifier()
     ra, rb = _result(seed=0), _result(seed=1)
@@ -336,7 +336,7 @@ def test_figure7_shares_and_spreads():
 
 
 def test_table1_comparison_and_claim_record(tmp_path, monkeypatch):
-    from flowstage_lib.book import Results
+    from flowstage_lib.tooling.book import Results
 
     rows = [
         {
@@ -375,9 +375,9 @@ def test_table1_comparison_and_claim_record(tmp_path, monkeypatch):
 def test_identity_claims_are_recorded_as_identities(tmp_path, monkeypatch):
     import pandas as pd
 
-    from flowstage_lib.book import Results
     from flowstage_lib.experiments._shared import Comparison
     from flowstage_lib.experiments.criteria import fig7a_gap_only_in_navigation
+    from flowstage_lib.tooling.book import Results
 
     monkeypatch.setenv("FLOWSTAGE_RESULTS", str(tmp_path))
     res = Results("sec4_stages", "smoke")

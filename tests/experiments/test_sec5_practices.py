@@ -11,16 +11,16 @@ import numpy as np
 import pytest
 import torch
 
-from flowstage_lib import evaluate, zoo
 from flowstage_lib.data import ImageData
 from flowstage_lib.experiments import paper
 from flowstage_lib.experiments import sec5_practices as sec5
 from flowstage_lib.experiments.sec5_practices import latent_study
-from flowstage_lib.metrics import FeatureClassifier, extract_features
-from flowstage_lib.model import ModelSpec
+from flowstage_lib.metrics import FeatureClassifier, evaluate, extract_features
+from flowstage_lib.models.networks import ModelSpec
 from flowstage_lib.path import timestep_shift
-from flowstage_lib.sampler import shifted_grid, uniform_grid
-from flowstage_lib.train import TrainConfig, train
+from flowstage_lib.solver.sampler import shifted_grid, uniform_grid
+from flowstage_lib.training import zoo
+from flowstage_lib.training.trainer import TrainConfig, train
 
 
 @pytest.fixture(autouse=True)
@@ -178,8 +178,8 @@ def test_velocity_profile_and_training_curves(tiny):
     assert img["x"].shape == (24, 1, 8, 8)
 
 
-def test_study_model_gives_a_dit_a_patch_that_fits_the_latent(monkeypatch):
-    # 4x7x7 latents: the gpu zoo's DiT has patch 2, which does not divide 7
+def test_study_model_keeps_the_zoo_dit_on_latents(monkeypatch):
+    # 4x7x7 latents: the gpu zoo's DiT keeps its patch 2 (the DiT pads 7 to 8)
     class Space:
         def to_image_data(self, d):
             z = torch.zeros(len(d.y), 4, 7, 7)
@@ -192,10 +192,14 @@ def test_study_model_gives_a_dit_a_patch_that_fits_the_latent(monkeypatch):
         seen.update(spec=spec, cfg=cfg, shape=tuple(data.x.shape[1:]))
         return "trained"
 
-    monkeypatch.setattr(latent_study, "load_or_train", fake_train)
+    monkeypatch.setattr(zoo, "load_or_train", fake_train)
     assert sec5.study_model("gpu", "S", space=Space(), data=pixels) == "trained"
-    assert seen["shape"] == (4, 7, 7) and seen["spec"].kwargs()["patch"] == 1
+    assert seen["shape"] == (4, 7, 7) and seen["spec"].kwargs()["patch"] == 2
     assert seen["cfg"] == zoo.zoo_config("gpu", "cfm", 1)
+    from flowstage_lib.models import build_model
+
+    out = build_model(seen["spec"])(torch.zeros(2, 4, 7, 7), torch.rand(2), torch.tensor([0, 1]))
+    assert out.shape == (2, 4, 7, 7)
     sec5.study_model("cpu", "S", space=Space(), data=pixels, target="oracle")
     assert "patch" not in seen["spec"].kwargs() and seen["cfg"].target == "oracle"
     assert replace(seen["spec"]).overrides == zoo.ZOO_PRESETS["cpu"].sizes["S"]

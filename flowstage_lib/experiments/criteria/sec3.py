@@ -55,7 +55,7 @@ def fig2b_top1_saturates_early(
 def _two_stages(t, top1, mse) -> bool:
     import numpy as np
 
-    from flowstage_lib.transition import crossing_times
+    from flowstage_lib.oracle.transition import crossing_times
 
     t, top1, mse = (np.asarray(v, dtype=float) for v in (t, top1, mse))
     t99 = crossing_times(t, top1, (0.99,))[0.99]

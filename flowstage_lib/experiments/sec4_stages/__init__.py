@@ -14,7 +14,7 @@ paper's quantities, and compares with the paper through :mod:`flowstage_lib.expe
 
 from flowstage_lib.experiments._models import model_id, module_fingerprint
 from flowstage_lib.experiments._shared import Transition, from_u8, summary, to_u8, transition
-from flowstage_lib.experiments.sec4_stages._common import MODULES, velocity
+from flowstage_lib.experiments.sec4_stages._common import velocity
 from flowstage_lib.experiments.sec4_stages.distances import thumbnail_distance
 from flowstage_lib.experiments.sec4_stages.figure4_intermediate import (
     Figure4,
@@ -63,7 +63,6 @@ from flowstage_lib.experiments.sec4_stages.table1_stage_swap import (
 )
 
 __all__ = [
-    "MODULES",
     "model_id",
     "module_fingerprint",
     "velocity",

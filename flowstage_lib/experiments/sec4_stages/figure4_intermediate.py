@@ -10,15 +10,15 @@ import numpy as np
 import pandas as pd
 import torch
 
-from flowstage_lib import cache
 from flowstage_lib.experiments import criteria, paper
 from flowstage_lib.experiments._models import model_id, module_fingerprint
 from flowstage_lib.experiments._shared import Comparison, balanced_labels, from_u8, to_u8
 from flowstage_lib.experiments.sec4_stages import distances as dist
-from flowstage_lib.experiments.sec4_stages._common import MODULES, velocity
+from flowstage_lib.experiments.sec4_stages._common import velocity
 from flowstage_lib.metrics import FeatureClassifier, bootstrap_mean_ci
-from flowstage_lib.sampler import sample
-from flowstage_lib.transition import first_crossing
+from flowstage_lib.oracle.transition import first_crossing
+from flowstage_lib.solver.sampler import sample
+from flowstage_lib.tooling import cache
 
 __all__ = ["intermediate_predictions", "Figure4", "figure4", "figure4_comparison"]
 
@@ -82,7 +82,7 @@ def intermediate_predictions(
         out = {"t": r.t, "x1_hat": to_u8(r.x1_hat), "x1": to_u8(x1), "y": y, **d}
         return {**out, "seconds": time.time() - t0}
 
-    return cache.cached("sec4_intermediate", params, compute, modules=MODULES)
+    return cache.cached("sec4_intermediate", params, compute)
 
 
 @dataclass(frozen=True)

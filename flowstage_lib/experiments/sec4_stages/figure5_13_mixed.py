@@ -9,12 +9,11 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from flowstage_lib import cache
 from flowstage_lib.data import ImageData, default_device
 from flowstage_lib.experiments import criteria
 from flowstage_lib.experiments._models import model_id, module_fingerprint
 from flowstage_lib.experiments._shared import Comparison, balanced_labels, to_u8
-from flowstage_lib.experiments.sec4_stages._common import MODULES, velocity
+from flowstage_lib.experiments.sec4_stages._common import velocity
 from flowstage_lib.metrics import (
     FeatureClassifier,
     bootstrap_mean_ci,
@@ -22,8 +21,9 @@ from flowstage_lib.metrics import (
     wilson_interval,
 )
 from flowstage_lib.oracle import OracleVelocity
-from flowstage_lib.sampler import MixedVelocity, sample
-from flowstage_lib.transition import first_crossing
+from flowstage_lib.oracle.transition import first_crossing
+from flowstage_lib.solver.sampler import MixedVelocity, sample
+from flowstage_lib.tooling import cache
 
 __all__ = ["mixed_sampling", "Figure13", "figure13_memorization", "figure5_13_comparison"]
 
@@ -80,7 +80,7 @@ def mixed_sampling(
         out = {"x": to_u8(x), "y": y, **{k: getattr(mem, k) for k in fields}}
         return {**out, "seconds": time.time() - t0}
 
-    return cache.cached("sec4_mixed", params, compute, modules=MODULES)
+    return cache.cached("sec4_mixed", params, compute)
 
 
 @dataclass(frozen=True)

@@ -11,21 +11,21 @@ import numpy as np
 import pandas as pd
 import torch
 
-from flowstage_lib import cache
 from flowstage_lib.data import ImageData
 from flowstage_lib.experiments import criteria
 from flowstage_lib.experiments._models import model_id, module_fingerprint
 from flowstage_lib.experiments._shared import Comparison, balanced_labels, from_u8, to_u8
 from flowstage_lib.experiments.sec4_stages import distances as dist
-from flowstage_lib.experiments.sec4_stages._common import MODULES, velocity
+from flowstage_lib.experiments.sec4_stages._common import velocity
 from flowstage_lib.metrics import (
     FeatureClassifier,
     bootstrap_mean_ci,
     class_accuracy,
     memorization,
 )
-from flowstage_lib.sampler import renoise_and_resume
-from flowstage_lib.transition import first_crossing
+from flowstage_lib.oracle.transition import first_crossing
+from flowstage_lib.solver.sampler import renoise_and_resume
+from flowstage_lib.tooling import cache
 
 __all__ = [
     "paired_sources",
@@ -161,7 +161,7 @@ def refinement(
         out.update(_resume_all(result, classifier, src, y, train, ts, cfg_scale, n_steps, seed))
         return {**out, "seconds": time.time() - t0}
 
-    return cache.cached("sec4_refinement", params, compute, modules=MODULES)
+    return cache.cached("sec4_refinement", params, compute)
 
 
 @dataclass(frozen=True)

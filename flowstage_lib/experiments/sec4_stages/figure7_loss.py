@@ -10,13 +10,12 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from flowstage_lib import cache
 from flowstage_lib.data import ImageData
 from flowstage_lib.experiments import criteria
 from flowstage_lib.experiments._models import model_id
 from flowstage_lib.experiments._shared import Comparison
-from flowstage_lib.experiments.sec4_stages._common import MODULES
 from flowstage_lib.oracle import OracleVelocity
+from flowstage_lib.tooling import cache
 
 __all__ = ["loss_curve", "Figure7", "figure7_loss", "figure7_comparison"]
 
@@ -30,7 +29,7 @@ def loss_curve(
     oracle: OracleVelocity | None = None,
 ) -> dict:
     """MSE per t against the class-conditional oracle target and against x1 - x0 (Fig. 7a /
-    7b), on the same n pairs at every t (:func:`flowstage_lib.train.oracle_loss_per_t`).
+    7b), on the same n pairs at every t (:func:`flowstage_lib.training.oracle_loss_per_t`).
 
     The gap ``cfm - oracle`` estimates E||u* - (x1 - x0)||^2, which does not depend on the
     model (the cross term vanishes because u* = E[x1 - x0 | x_t]). Cached per model.
@@ -38,7 +37,7 @@ def loss_curve(
     Returns:
         dict of lists ``t``, ``oracle``, ``cfm`` (T,) and ``seconds``.
     """
-    from flowstage_lib.train import oracle_loss_per_t
+    from flowstage_lib.training.trainer import oracle_loss_per_t
 
     ts = [float(t) for t in t_grid]
     params = {"model": model_id(result), "data": data.x, "labels": data.y, "t": ts, "n": n}
@@ -52,9 +51,7 @@ def loss_curve(
         out = {"t": c.t.tolist(), "oracle": c.oracle.tolist(), "cfm": c.cfm.tolist()}
         return {**out, "seconds": time.time() - t0}
 
-    return cache.cached(
-        "sec4_loss_curve", params, compute, modules=MODULES + ("flowstage_lib.train",)
-    )
+    return cache.cached("sec4_loss_curve", params, compute)
 
 
 @dataclass(frozen=True)

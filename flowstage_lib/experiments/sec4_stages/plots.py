@@ -8,9 +8,9 @@ import numpy as np
 import torch
 from matplotlib.patches import Patch
 
-from flowstage_lib import plotting
 from flowstage_lib.experiments import paper
 from flowstage_lib.experiments._shared import from_u8
+from flowstage_lib.tooling import plotting
 
 __all__ = ["figure4", "figure5", "figure13", "figure6", "figure7", "table1_figure"]
 

@@ -14,13 +14,12 @@ import numpy as np
 import pandas as pd
 import torch
 
-from flowstage_lib import cache
 from flowstage_lib.data import default_device
 from flowstage_lib.experiments import criteria, paper
 from flowstage_lib.experiments._models import model_id
 from flowstage_lib.experiments._shared import Comparison, balanced_labels, from_u8, to_u8
-from flowstage_lib.experiments.sec4_stages._common import MODULES
-from flowstage_lib.sampler import ModelVelocity, euler_sample, sample, stagewise_grid
+from flowstage_lib.solver.sampler import ModelVelocity, euler_sample, sample, stagewise_grid
+from flowstage_lib.tooling import cache
 
 __all__ = [
     "stage_swap_samples",
@@ -47,12 +46,12 @@ def stage_swap_samples(
     batch_size: int = 500,
 ) -> dict[tuple, dict]:
     """Stage-swapped samples (Table 1): model ``a`` for t < split, model ``b`` after, n1 + n2
-    uniform Euler steps on [0, split] and [split, 1] (:func:`~flowstage_lib.sampler.
+    uniform Euler steps on [0, split] and [split, 1] (:func:`~flowstage_lib.solver.
     stagewise_grid`), no guidance, class-balanced labels.
 
     Every row starts from the same noise (``seed``): rows are paired. Rows that share a stage-1
     model and a split share its stage-1 trajectory, integrated once (the same Euler updates as
-    :class:`~flowstage_lib.sampler.StageSwapVelocity` over the whole grid). Cached (uint8) per
+    :class:`~flowstage_lib.solver.StageSwapVelocity` over the whole grid). Cached (uint8) per
     row.
 
     Args:
@@ -72,7 +71,7 @@ def stage_swap_samples(
             params["shape"] = list(models[a].spec.input_shape)
             args = (models, a, b, float(split), n1, n2, n, seed, batch_size, memo)
             out[(float(split), a, b)] = cache.cached(
-                "sec4_stage_swap", params, lambda args=args: _swap_samples(*args), modules=MODULES
+                "sec4_stage_swap", params, lambda args=args: _swap_samples(*args)
             )
     return out
 

@@ -9,8 +9,8 @@ __all__ = ["all_claims", "why_text"]
 
 def all_claims(results, profile: str) -> tuple[pd.DataFrame, str, pd.DataFrame]:
     """(claims of Sec. 4 and Sec. 5 with a section column, a note on Sec. 4's source, Sec. 5's
-    own claims) from the results folders of ``results`` (a :class:`flowstage_lib.book.Results`
-    of Section 5)."""
+    own claims) from the results folders of ``results``
+    (a :class:`flowstage_lib.tooling.book.Results` of Section 5)."""
     sec4_path = results.dir.parent / "sec4_stages" / "claims.csv"
     parts = []
     if sec4_path.exists():

@@ -11,12 +11,12 @@ import numpy as np
 import pandas as pd
 import torch
 
-from flowstage_lib import cache
-from flowstage_lib.evaluate import balanced_labels
 from flowstage_lib.experiments import criteria, paper
 from flowstage_lib.experiments._models import model_id
 from flowstage_lib.experiments._shared import Comparison
-from flowstage_lib.sampler import CFGVelocity, sample
+from flowstage_lib.metrics.evaluate import balanced_labels
+from flowstage_lib.solver.sampler import CFGVelocity, sample
+from flowstage_lib.tooling import cache
 
 __all__ = ["velocity_profile", "peak_time", "rise_time", "Figure8", "figure8", "figure8_comparison"]
 
@@ -70,9 +70,7 @@ def velocity_profile(
             "D": D,
         }
 
-    return cache.cached(
-        "sec5_velocity_profile", params, compute, modules=("flowstage_lib.sampler",)
-    )
+    return cache.cached("sec5_velocity_profile", params, compute)
 
 
 def peak_time(t: Sequence[float], y: Sequence[float], rel: float = 0.01) -> float:

@@ -56,7 +56,7 @@ def space_transitions(data: dict, n_queries: int, n_t_log: int, n_t_lin: int, se
 def latent_table(spaces: dict, trans: dict, shape) -> tuple[pd.DataFrame, dict]:
     """The autoencoders' reconstruction, probe and alignment, and each space's transition;
     plus the values the text glues."""
-    from flowstage_lib.latent import reconstruction_table
+    from flowstage_lib.models.latent import reconstruction_table
 
     ae = reconstruction_table(spaces).reset_index()
     rows = [

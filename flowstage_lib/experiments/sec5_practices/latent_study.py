@@ -9,11 +9,13 @@ from collections.abc import Callable, Sequence
 import numpy as np
 import torch
 
-from flowstage_lib import cache, evaluate, zoo
 from flowstage_lib.experiments._models import model_id, module_fingerprint
 from flowstage_lib.experiments.sec5_practices.scoring import describe, score_sampler
-from flowstage_lib.sampler import ModelVelocity, shifted_grid
-from flowstage_lib.train import load_or_train, oracle_loss_per_t
+from flowstage_lib.metrics import evaluate
+from flowstage_lib.solver.sampler import ModelVelocity, shifted_grid
+from flowstage_lib.tooling import cache
+from flowstage_lib.training import zoo
+from flowstage_lib.training.trainer import oracle_loss_per_t
 
 __all__ = [
     "latent_spaces",
@@ -32,7 +34,7 @@ def latent_spaces(data, classifier, steps: int, seed: int = 0) -> dict:
     """The two latent spaces of Sec. 5.3 (cached): ``"recon"`` (reconstruction only, the
     SD-VAE analogue) and ``"aligned"`` (plus feature alignment to ``classifier``, the VA-VAE
     analogue), both trained for ``steps`` steps on ``data``."""
-    from flowstage_lib.latent import train_autoencoder
+    from flowstage_lib.models.latent import train_autoencoder
 
     return {
         kind: train_autoencoder(
@@ -49,19 +51,10 @@ def space_id(space) -> str:
 
 
 def study_model(profile: str, size: str, space=None, target: str = "cfm", data="mnist5k"):
-    """A zoo model of ``profile`` (budget 1): on pixels (``space=None``, shared with Section 4
-    through :func:`flowstage_lib.zoo.get_model`) or in a latent space, where a DiT whose patch
-    does not divide the latent side gets patch 1 (every other preset setting is kept)."""
-    if space is None:
-        return zoo.get_model(profile, size, target, 1, data, progress=False)
-    zdata = zoo.zoo_data(data, space, zoo.ZOO_PRESETS[profile].split)
-    spec = zoo.zoo_spec(profile, size, zdata)
-    patch = spec.kwargs().get("patch")
-    if patch is not None and any(s % patch for s in spec.input_shape[1:]):
-        from dataclasses import replace
-
-        spec = replace(spec, overrides={**spec.overrides, "patch": 1})
-    return load_or_train(spec, zdata, zoo.zoo_config(profile, target, 1), progress=False)
+    """A zoo model of ``profile`` (budget 1): on pixels (``space=None``, shared with Section 4)
+    or in a latent space (:func:`flowstage_lib.training.zoo.get_model` with ``latent=space``;
+    a DiT keeps its patch size on 4x7x7 latents, see :class:`flowstage_lib.models.DiT`)."""
+    return zoo.get_model(profile, size, target, 1, data, latent=space, progress=False)
 
 
 def _checkpoints(result) -> list[tuple[int, torch.nn.Module]]:
@@ -106,7 +99,6 @@ def loss_over_training(result, data, t_grid: Sequence[float], n: int, seed: int)
         "sec5_loss_over_training",
         params,
         compute,
-        modules=("flowstage_lib.train", "flowstage_lib.oracle"),
     )
 
 

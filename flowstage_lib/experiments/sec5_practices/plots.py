@@ -7,8 +7,8 @@ import math
 import matplotlib.pyplot as plt
 import numpy as np
 
-from flowstage_lib import plotting
 from flowstage_lib.experiments import paper
+from flowstage_lib.tooling import plotting
 
 __all__ = [
     "table2_figure",

@@ -7,9 +7,10 @@ from collections.abc import Callable, Sequence
 
 import torch
 
-from flowstage_lib import cache, evaluate
 from flowstage_lib.experiments._models import model_id
-from flowstage_lib.sampler import CFGVelocity, ModelVelocity, shifted_grid
+from flowstage_lib.metrics import evaluate
+from flowstage_lib.solver.sampler import CFGVelocity, ModelVelocity, shifted_grid
+from flowstage_lib.tooling import cache
 
 __all__ = [
     "score_sampler",
@@ -19,8 +20,6 @@ __all__ = [
     "sample_images",
     "border_rms",
 ]
-
-_SCORE_MODULES = ("flowstage_lib.metrics", "flowstage_lib.evaluate", "flowstage_lib.sampler")
 
 
 def _fd_row(score: evaluate.SampleScore) -> dict:
@@ -45,7 +44,8 @@ def score_sampler(
     decode: Callable | None = None,
     n_boot: int = 200,
 ) -> dict:
-    """Sample (cached by :func:`~flowstage_lib.evaluate.sample_set`) and score (cached here):
+    """Sample (cached by :func:`~flowstage_lib.metrics.evaluate.sample_set`) and score
+    (cached here):
     Frechet distance in classifier features with a bootstrap interval, class accuracy.
 
     Returns:
@@ -69,7 +69,7 @@ def score_sampler(
         row = _fd_row(ev.score(s["x"], s["y"], n_boot=n_boot, seed=seed))
         return {**row, "seconds": float(s["seconds"])}
 
-    return cache.cached("sec5_score", params, compute, modules=_SCORE_MODULES)
+    return cache.cached("sec5_score", params, compute)
 
 
 def reference_fd(
@@ -89,7 +89,6 @@ def reference_fd(
         "sec5_reference_fd",
         params,
         lambda: _fd_row(ev.score(x[idx], y[idx], n_boot=n_boot, seed=seed)),
-        modules=("flowstage_lib.metrics",),
     )
 
 

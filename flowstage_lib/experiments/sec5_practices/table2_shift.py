@@ -9,7 +9,6 @@ from dataclasses import dataclass
 
 import pandas as pd
 
-from flowstage_lib import evaluate
 from flowstage_lib.experiments import criteria, paper
 from flowstage_lib.experiments._models import model_id
 from flowstage_lib.experiments._shared import Comparison
@@ -20,7 +19,8 @@ from flowstage_lib.experiments.sec5_practices.scoring import (
     sample_images,
     score_sampler,
 )
-from flowstage_lib.sampler import ModelVelocity, shifted_grid
+from flowstage_lib.metrics import evaluate
+from flowstage_lib.solver.sampler import ModelVelocity, shifted_grid
 
 __all__ = ["table2_rows", "Table2", "table2", "table2_table", "table2_comparison", "ci"]
 

@@ -10,7 +10,6 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from flowstage_lib import evaluate
 from flowstage_lib.experiments import criteria, paper
 from flowstage_lib.experiments._models import model_id
 from flowstage_lib.experiments._shared import Comparison
@@ -22,7 +21,8 @@ from flowstage_lib.experiments.sec5_practices.scoring import (
     score_sampler,
 )
 from flowstage_lib.experiments.sec5_practices.table2_shift import ci
-from flowstage_lib.sampler import shifted_grid
+from flowstage_lib.metrics import evaluate
+from flowstage_lib.solver.sampler import shifted_grid
 
 __all__ = [
     "table3_rows",

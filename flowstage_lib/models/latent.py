@@ -34,10 +34,10 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-from flowstage_lib import cache
 from flowstage_lib.data import ImageData, default_device, heldout_for, load_dataset
 from flowstage_lib.metrics import FeatureClassifier, get_classifier
-from flowstage_lib.progress import tqdm
+from flowstage_lib.tooling import cache
+from flowstage_lib.tooling.progress import tqdm
 
 __all__ = [
     "Autoencoder",
@@ -390,7 +390,7 @@ def train_autoencoder(
         state = {k: v.cpu() for k, v in ae.state_dict().items()}
         return {"state_dict": state, "config": ae.config, "mean": mean, "std": std, "report": rep}
 
-    blob = cache.cached("autoencoder", params, compute, modules=("flowstage_lib.latent",))
+    blob = cache.cached("autoencoder", params, compute)
     ae = Autoencoder(**blob["config"])
     ae.load_state_dict(blob["state_dict"])
     rep = dict(blob["report"])

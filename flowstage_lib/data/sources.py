@@ -61,7 +61,7 @@ __all__ = [
 
 KNOWN_DATASETS = ("mnist5k", "fashion_mnist", "mnist_test", "digits")
 SPLITS = ("all", "train", "heldout", "test")
-_REPO_ROOT = Path(__file__).resolve().parent.parent
+from flowstage_lib._repo import REPO_ROOT as _REPO_ROOT  # noqa: E402
 FASHION_DIR = Path("/usr/share/datasets/fashion-mnist")
 # Canonical MD5s of the MNIST test files (used when no MD5SUMS file lies beside them).
 MNIST_TEST_MD5 = {
@@ -90,7 +90,7 @@ class ImageData:
             subset with label y).
         kind: ``"pixels"`` | ``"latent"`` | ``"synthetic"``.
         decoder: optional callable mapping latents (B, C, H, W) to normalised pixels
-            (set by :meth:`flowstage_lib.latent.LatentSpace.to_image_data`); used by
+            (set by :meth:`flowstage_lib.models.latent.LatentSpace.to_image_data`); used by
             :meth:`to_pixels` for ``kind="latent"``.
     """
 

@@ -6,8 +6,9 @@ What is checked (each problem is an ``error`` that names the section and the par
 
 - every section of the table of contents has an entry in the profile, and every profile value
   is a parameter the section's notebook declares;
-- every value passes the rules of ``-p`` overrides (:func:`flowstage_lib.book.check_overrides`:
-  counts >= 1, seeds >= 0, times in [0, 1], shifts and scales > 0);
+- every value passes the rules of ``-p`` overrides
+  (:func:`~flowstage_lib.tooling.book.check_overrides`: counts >= 1, seeds >= 0, times in
+  [0, 1], shifts and scales > 0);
 - the data sets each section reads exist here, with enough images per class for what the
   section draws from them (e.g. Sec. 4's ``n_refine`` unseen images, two per query, balanced
   over classes);
@@ -27,7 +28,7 @@ import json
 import math
 from dataclasses import dataclass, field
 
-from flowstage_lib.book import REPO_ROOT, ProfileError, check_overrides, load_profile
+from flowstage_lib.tooling.book import REPO_ROOT, ProfileError, check_overrides, load_profile
 
 __all__ = ["Finding", "ModelPlan", "CheckReport", "check_profile"]
 
@@ -189,7 +190,7 @@ def _check_data(table: dict) -> list[Finding]:
 
 def _zoo_requests(table: dict, profile: str) -> list[tuple[str, str, int, str, str]]:
     """(size, target, budget, space, section) of every zoo network the sections ask for."""
-    from flowstage_lib.zoo import ZOO_PRESETS
+    from flowstage_lib.training.zoo import ZOO_PRESETS
 
     main = ZOO_PRESETS[profile].main_size
     out = []
@@ -213,9 +214,9 @@ def _zoo_requests(table: dict, profile: str) -> list[tuple[str, str, int, str, s
 
 def _check_zoo(table: dict, profile: str) -> tuple[list[Finding], list[ModelPlan]]:
     from flowstage_lib.data import load_dataset
-    from flowstage_lib.model import build_model, count_params
-    from flowstage_lib.train import _list_ckpts, run_key
-    from flowstage_lib.zoo import ZOO_PRESETS, zoo_config, zoo_spec
+    from flowstage_lib.models.networks import build_model, count_params
+    from flowstage_lib.training.trainer import _list_ckpts, run_key
+    from flowstage_lib.training.zoo import ZOO_PRESETS, zoo_config, zoo_spec
 
     preset = ZOO_PRESETS[profile]
     rates = (table.get("estimates") or {}).get("train_steps_per_s", {})
@@ -251,7 +252,7 @@ def _check_zoo(table: dict, profile: str) -> tuple[list[Finding], list[ModelPlan
 
 
 def _estimates(table: dict, profile: str, models: list[ModelPlan]) -> dict[str, tuple[float, str]]:
-    from flowstage_lib.cli import BUILD_DIR, sections
+    from flowstage_lib.tooling.cli import BUILD_DIR, sections
 
     measured = {}
     tfile = BUILD_DIR / profile / "timings.json"
@@ -277,7 +278,7 @@ def _estimates(table: dict, profile: str, models: list[ModelPlan]) -> dict[str, 
 
 def check_profile(profile: str) -> CheckReport:
     """Validate profile ``profile`` against this machine (see the module docstring)."""
-    from flowstage_lib.cli import sections
+    from flowstage_lib.tooling.cli import sections
 
     table = load_profile(profile)
     secs = sections()

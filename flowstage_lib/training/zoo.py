@@ -1,8 +1,8 @@
 """The book's shared, cached models: train once, share between Sections 4 and 5.
 
-``get_model(profile, size, target, budget)`` returns a :class:`~flowstage_lib.train.TrainResult`
+``get_model(profile, size, target, budget)`` returns a :class:`~flowstage_lib.training.TrainResult`
 for one rung of a profile's model ladder. Training goes through
-:func:`~flowstage_lib.train.load_or_train`, so a model is trained once per machine (cache
+:func:`~flowstage_lib.training.load_or_train`, so a model is trained once per machine (cache
 key: spec, config, data fingerprint, device type, model/train source) and every notebook that
 asks for it afterwards loads it in a second.
 
@@ -12,7 +12,7 @@ Profiles (:data:`ZOO_PRESETS`):
 - ``"cpu"``: the residual-MLP ladder S / B / L on ``mnist5k`` (train split, 4500 images),
   sized by measurement on this 2-core machine (see :data:`ZOO_PRESETS` ``"cpu"`` notes);
   a DiT does not learn in minutes on this CPU (``shared/notes/feasibility.md``).
-- ``"gpu"``: the LightningDiT-style DiT ladder (:data:`~flowstage_lib.model.DIT_SIZES`), patch
+- ``"gpu"``: the LightningDiT-style DiT ladder (:data:`~flowstage_lib.models.DIT_SIZES`), patch
   2 on 28x28, bf16, a paper-like learning rate; about 10 minutes per model on one H100.
 
 Compute budgets (Fig. 7b / 9: "longer = lower loss in refinement"): ``budget=k`` trains
@@ -25,8 +25,8 @@ from __future__ import annotations
 from dataclasses import dataclass, replace
 from typing import Any
 
-from flowstage_lib.model import ModelSpec
-from flowstage_lib.train import TrainConfig, TrainResult, load_or_train
+from flowstage_lib.models.networks import ModelSpec
+from flowstage_lib.training.trainer import TrainConfig, TrainResult, load_or_train
 
 __all__ = ["ZooPreset", "ZOO_PRESETS", "zoo_data", "zoo_spec", "zoo_config", "get_model"]
 
@@ -36,9 +36,9 @@ class ZooPreset:
     """One profile's model ladder and training recipe.
 
     Attributes:
-        family: model family of :func:`~flowstage_lib.model.build_model` ("mlp" | "dit").
+        family: model family of :func:`~flowstage_lib.models.build_model` ("mlp" | "dit").
         sizes: size -> ``ModelSpec.overrides`` (on top of the family's ladder).
-        train: the 1x-budget :class:`~flowstage_lib.train.TrainConfig` (target set per call).
+        train: the 1x-budget :class:`~flowstage_lib.training.TrainConfig` (target set per call).
         main_size: the model the book uses when one model is enough.
         cfg_scale: the guidance scale the book uses for "CFG" samples of this profile
             (chosen by measurement; CFG 1 = plain conditional sampling).
@@ -136,7 +136,7 @@ def zoo_data(data="mnist5k", latent=None, split: str = "train"):
     Args:
         data: a data set name for :func:`~flowstage_lib.data.load_dataset` or an ``ImageData``.
         latent: None (pixels); ``"recon"`` / ``"aligned"`` (the
-            :func:`~flowstage_lib.latent.train_autoencoder` spaces of Fig. 9 / 12, trained on
+            :func:`~flowstage_lib.models.latent.train_autoencoder` spaces of Fig. 9 / 12, trained on
             the same split, cached); a ``LatentSpace`` (anything with ``to_image_data``); or a
             callable ``ImageData -> ImageData``.
         split: split used when ``data`` is a name.
@@ -147,7 +147,7 @@ def zoo_data(data="mnist5k", latent=None, split: str = "train"):
     if latent is None:
         return ds
     if isinstance(latent, str):
-        from flowstage_lib.latent import train_autoencoder
+        from flowstage_lib.models.latent import train_autoencoder
 
         latent, _ = train_autoencoder(ds, kind=latent, progress=False)
     if hasattr(latent, "to_image_data"):
@@ -158,7 +158,7 @@ def zoo_data(data="mnist5k", latent=None, split: str = "train"):
 
 
 def zoo_spec(profile: str, size: str, data) -> ModelSpec:
-    """The :class:`~flowstage_lib.model.ModelSpec` of ``profile``'s ``size`` for ``data``."""
+    """The :class:`~flowstage_lib.models.ModelSpec` of ``profile``'s ``size`` for ``data``."""
     p = _preset(profile)
     if size not in p.sizes:
         raise ValueError(f"profile {profile!r} has sizes {list(p.sizes)}, not {size!r}")
@@ -208,7 +208,7 @@ def get_model(
         progress: tqdm bars.
 
     Returns:
-        :class:`~flowstage_lib.train.TrainResult` (EMA model in eval mode, history with the
+        :class:`~flowstage_lib.training.TrainResult` (EMA model in eval mode, history with the
         per-t losses vs both targets, EMA snapshots for FD-over-training curves).
     """
     p = _preset(profile)

@@ -8,7 +8,7 @@ all ``None`` except ``profile``::
     seed = None
 
 and then calls ``P = section_params("sec3_two_stage", profile, globals())``. The values live in
-one place, ``flowstage_lib/profiles/<profile>.yml`` (a mapping section -> parameters);
+one place, ``flowstage_lib/tooling/profiles/<profile>.yml`` (a mapping section -> parameters);
 papermill ``-p name value`` (or ``flowstage run ... -p name value``) overrides any of them.
 """
 
@@ -39,7 +39,8 @@ __all__ = [
     "View",
 ]
 
-REPO_ROOT = Path(__file__).resolve().parent.parent
+from flowstage_lib._repo import REPO_ROOT  # noqa: E402
+
 PROFILE_DIR = Path(__file__).resolve().parent / "profiles"
 PROFILES = ("smoke", "cpu", "gpu")
 VERDICTS = ("reproduced", "partly", "not reproduced", "out of reach here")
@@ -271,7 +272,7 @@ class View:
         """Call ``fn(*args, **kwargs)`` and add its wall time to ``self.times[name]``."""
         import time
 
-        from flowstage_lib.progress import stage
+        from flowstage_lib.tooling.progress import stage
 
         t0 = time.time()
         with stage(name):  # the terminal of `flowstage book` sees what runs

@@ -26,8 +26,14 @@ from typing import Any
 
 import yaml
 
-from flowstage_lib import progress
-from flowstage_lib.book import PROFILES, REPO_ROOT, ProfileError, check_overrides, load_profile
+from flowstage_lib.tooling import progress
+from flowstage_lib.tooling.book import (
+    PROFILES,
+    REPO_ROOT,
+    ProfileError,
+    check_overrides,
+    load_profile,
+)
 
 BOOK_DIR = REPO_ROOT / "book"
 BUILD_DIR = REPO_ROOT / "_build"
@@ -82,7 +88,7 @@ def check_parameters(section: str, overrides: dict[str, Any]) -> None:
 
 
 def _stage_hash(section: str, profile: str, overrides: dict[str, Any]) -> str:
-    from flowstage_lib.cache import source_hash
+    from flowstage_lib.tooling.cache import source_hash
 
     h = hashlib.sha256(_notebook(section).read_bytes())
     h.update(
@@ -319,7 +325,7 @@ def main(argv: list[str] | None = None) -> int:
             res = Path(os.environ.get("FLOWSTAGE_RESULTS", REPO_ROOT / "results"))
             print(f"[flowstage] figures and tables: {res / args.profile / args.section}")
         elif args.cmd == "check" or (args.cmd == "book" and args.check):
-            from flowstage_lib.check import check_profile
+            from flowstage_lib.tooling.check import check_profile
 
             profiles = PROFILES if args.profile == "all" else (args.profile,)
             reports = [check_profile(p) for p in profiles]

@@ -18,7 +18,7 @@ import numpy as np
 import torch
 
 from flowstage_lib.oracle import OracleVelocity
-from flowstage_lib.progress import tqdm
+from flowstage_lib.tooling.progress import tqdm
 
 __all__ = [
     "StageCurves",

@@ -18,7 +18,6 @@ from dataclasses import dataclass
 
 import torch
 
-from flowstage_lib import cache
 from flowstage_lib.data import ImageData, load_dataset
 from flowstage_lib.metrics import (
     ClassifierReport,
@@ -28,7 +27,8 @@ from flowstage_lib.metrics import (
     frechet_distance_ci,
     get_classifier,
 )
-from flowstage_lib.sampler import sample
+from flowstage_lib.solver.sampler import sample
+from flowstage_lib.tooling import cache
 
 __all__ = [
     "CLASSIFIER_STEPS",
@@ -147,7 +147,5 @@ def sample_set(
         u8 = ((x.clamp(-1, 1) + 1) * 127.5).round().to(torch.uint8)
         return {"x_u8": u8, "y": y, "seconds": time.time() - t0}
 
-    blob = cache.cached(
-        "sample_set", params, compute, modules=("flowstage_lib.sampler", "flowstage_lib.evaluate")
-    )
+    blob = cache.cached("sample_set", params, compute)
     return {"x": blob["x_u8"].float() / 127.5 - 1, "y": blob["y"], "seconds": blob["seconds"]}

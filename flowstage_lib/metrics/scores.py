@@ -31,10 +31,10 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-from flowstage_lib import cache
 from flowstage_lib.data import ImageData, default_device, heldout_for, load_dataset
-from flowstage_lib.model import eval_mode
-from flowstage_lib.progress import tqdm
+from flowstage_lib.models.networks import eval_mode
+from flowstage_lib.tooling import cache
+from flowstage_lib.tooling.progress import tqdm
 
 __all__ = [
     "FeatureClassifier",
@@ -308,7 +308,7 @@ def get_classifier(
         state = {k: v.cpu() for k, v in model.state_dict().items()}
         return {"state_dict": state, "config": model.config, "report": asdict(report)}
 
-    blob = cache.cached("classifier", params, compute, modules=("flowstage_lib.metrics",))
+    blob = cache.cached("classifier", params, compute)
     cfg = blob["config"]
     model = FeatureClassifier(
         cfg["in_channels"], cfg["num_classes"], cfg["width"], tuple(cfg["image_size"])

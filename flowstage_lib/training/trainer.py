@@ -39,9 +39,9 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from flowstage_lib import cache
-from flowstage_lib.model import ModelSpec, build_model, default_device
-from flowstage_lib.progress import tqdm
+from flowstage_lib.models.networks import ModelSpec, build_model, default_device
+from flowstage_lib.tooling import cache
+from flowstage_lib.tooling.progress import tqdm
 
 __all__ = [
     "TrainConfig",
@@ -289,7 +289,7 @@ def train(
     without checkpoints.
 
     Args:
-        spec: the model to build (:class:`~flowstage_lib.model.ModelSpec`).
+        spec: the model to build (:class:`~flowstage_lib.models.ModelSpec`).
         data: an ``ImageData``-like object with ``x`` (N, *shape) float32 and ``y`` (N,) int64.
         cfg: :class:`TrainConfig`.
         progress: show a tqdm bar.

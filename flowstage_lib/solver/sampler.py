@@ -26,9 +26,9 @@ import numpy as np
 import torch
 from torch import nn
 
-from flowstage_lib.model import eval_mode
+from flowstage_lib.models.networks import eval_mode
 from flowstage_lib.path import timestep_shift
-from flowstage_lib.progress import tqdm
+from flowstage_lib.tooling.progress import tqdm
 
 __all__ = [
     "SampleResult",

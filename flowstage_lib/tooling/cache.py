@@ -22,7 +22,7 @@ Environment: ``FLOWSTAGE_CACHE`` moves the cache folder (default ``<repo>/data/c
 
 Example::
 
-    from flowstage_lib.cache import cached
+    from flowstage_lib.tooling.cache import cached
     curve = cached("top1_curve", {"D": 4096, "N": 1400, "seed": 0},
                    lambda: {"t": t, "top1": top1})
 """
@@ -59,7 +59,8 @@ __all__ = [
 
 T = TypeVar("T")
 _MAGIC = b"FLOWSTAGE-CACHE-1\n"
-_REPO_ROOT = Path(__file__).resolve().parent.parent
+from flowstage_lib._repo import REPO_ROOT as _REPO_ROOT  # noqa: E402
+
 _PACKAGE = ("flowstage_lib",)
 _WARNED: set[str] = set()  # folders already reported as unwritable
 _SRC_MEMO: dict[tuple, str] = {}  # (file, mtime, size) tuple -> source hash
