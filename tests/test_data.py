@@ -11,7 +11,6 @@ import numpy as np
 import pytest
 import torch
 
-from flowstage_lib.data import sources as fd
 from flowstage_lib.data import (
     KNOWN_DATASETS,
     ImageData,
@@ -24,6 +23,7 @@ from flowstage_lib.data import (
     stratified_split,
     synthetic_gaussian,
 )
+from flowstage_lib.data import sources as fd
 
 
 def _write_idx(path, arr: np.ndarray, gz: bool = True) -> None:

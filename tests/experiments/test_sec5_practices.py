@@ -14,7 +14,6 @@ import torch
 from flowstage_lib.data import ImageData
 from flowstage_lib.experiments import paper
 from flowstage_lib.experiments import sec5_practices as sec5
-from flowstage_lib.experiments.sec5_practices import latent_study
 from flowstage_lib.metrics import FeatureClassifier, evaluate, extract_features
 from flowstage_lib.models.networks import ModelSpec
 from flowstage_lib.path import timestep_shift
