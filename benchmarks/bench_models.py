@@ -30,9 +30,9 @@ import time
 import torch
 from torch.utils.flop_counter import FlopCounterMode
 
-from flowstage_lib.models.networks import build_model, count_params
-from flowstage_lib.solver.sampler import ModelVelocity, sample
-from flowstage_lib.training.trainer import ema_update
+from flowstage_lib.models import build_model, count_params
+from flowstage_lib.solver import ModelVelocity, sample
+from flowstage_lib.training import ema_update
 from flowstage_lib.training.zoo import ZOO_PRESETS, zoo_spec
 
 

@@ -3,7 +3,7 @@
 import pytest
 import torch
 
-from flowstage_lib.models.networks import (
+from flowstage_lib.models import (
     DIT_SIZES,
     MLP_SIZES,
     DiT,
@@ -109,7 +109,7 @@ def test_count_params():
 def test_dit_takes_sides_its_patch_does_not_divide():
     """A 4x7x7 latent at patch 2 is the 8x8 zero-padded input, cropped back (issue: the
     latent DiT needed patch 1)."""
-    from flowstage_lib.models.networks import DiT
+    from flowstage_lib.models import DiT
 
     torch.manual_seed(0)
     odd = DiT((4, 7, 7), num_classes=3, depth=2, width=32, heads=2, patch=2)

@@ -7,9 +7,9 @@ import numpy as np
 import pytest
 import torch
 
-from flowstage_lib.models.networks import ModelSpec, build_model
+from flowstage_lib.models import ModelSpec, build_model
 from flowstage_lib.oracle import OracleVelocity
-from flowstage_lib.solver.sampler import (
+from flowstage_lib.solver import (
     CFGVelocity,
     MixedVelocity,
     ModelVelocity,

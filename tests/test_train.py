@@ -7,16 +7,10 @@ from types import SimpleNamespace
 import pytest
 import torch
 
-from flowstage_lib.models.networks import ModelSpec
+from flowstage_lib.models import ModelSpec
 from flowstage_lib.oracle import OracleVelocity
+from flowstage_lib.training import TrainConfig, load_or_train, oracle_loss_per_t, run_key, train
 from flowstage_lib.training import trainer as train_mod
-from flowstage_lib.training.trainer import (
-    TrainConfig,
-    load_or_train,
-    oracle_loss_per_t,
-    run_key,
-    train,
-)
 
 
 def gaussian_mixture(n=400, k=4, seed=0):

@@ -3,7 +3,7 @@
 import pytest
 import torch
 
-from flowstage_lib.models.networks import build_model, count_params
+from flowstage_lib.models import build_model, count_params
 from flowstage_lib.training.zoo import ZOO_PRESETS, get_model, zoo_config, zoo_spec
 
 

@@ -27,7 +27,7 @@ from flowstage_lib.metrics import (
     frechet_distance_ci,
     get_classifier,
 )
-from flowstage_lib.solver.sampler import sample
+from flowstage_lib.solver import sample
 from flowstage_lib.tooling import cache
 
 __all__ = [

@@ -26,7 +26,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from flowstage_lib.models.networks import eval_mode
+from flowstage_lib.models import eval_mode
 from flowstage_lib.path import timestep_shift
 from flowstage_lib.tooling.progress import tqdm
 

@@ -39,7 +39,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from flowstage_lib.models.networks import ModelSpec, build_model, default_device
+from flowstage_lib.models import ModelSpec, build_model, default_device
 from flowstage_lib.tooling import cache
 from flowstage_lib.tooling.progress import tqdm
 

@@ -25,7 +25,7 @@ from __future__ import annotations
 from dataclasses import dataclass, replace
 from typing import Any
 
-from flowstage_lib.models.networks import ModelSpec
+from flowstage_lib.models import ModelSpec
 from flowstage_lib.training.trainer import TrainConfig, TrainResult, load_or_train
 
 __all__ = ["ZooPreset", "ZOO_PRESETS", "zoo_data", "zoo_spec", "zoo_config", "get_model"]

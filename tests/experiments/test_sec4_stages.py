@@ -12,10 +12,10 @@ from flowstage_lib.data import ImageData
 from flowstage_lib.experiments import sec4_stages as sec4
 from flowstage_lib.metrics import FeatureClassifier, extract_features
 from flowstage_lib.metrics.evaluate import Evaluator
-from flowstage_lib.models.networks import ModelSpec, build_model
+from flowstage_lib.models import ModelSpec, build_model
 from flowstage_lib.oracle import OracleVelocity
 from flowstage_lib.oracle.transition import first_crossing
-from flowstage_lib.solver.sampler import ModelVelocity, sample
+from flowstage_lib.solver import ModelVelocity, sample
 
 SHAPE = (1, 8, 8)
 K = 3
@@ -220,7 +220,7 @@ def test_stage_swap_with_one_model_is_the_model():
 def test_stage_swap_shares_stage_one_exactly():
     """Integrating stage 1 once and resuming with each stage-2 model is the same sampler as
     StageSwapVelocity over the whole stage-wise grid."""
-    from flowstage_lib.solver.sampler import StageSwapVelocity, stagewise_grid
+    from flowstage_lib.solver import StageSwapVelocity, stagewise_grid
 
     train, clf = _data(), _classifier()
     ra, rb = _result(seed=0), _result(seed=1)

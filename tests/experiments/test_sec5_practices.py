@@ -15,11 +15,10 @@ from flowstage_lib.data import ImageData
 from flowstage_lib.experiments import paper
 from flowstage_lib.experiments import sec5_practices as sec5
 from flowstage_lib.metrics import FeatureClassifier, evaluate, extract_features
-from flowstage_lib.models.networks import ModelSpec
+from flowstage_lib.models import ModelSpec
 from flowstage_lib.path import timestep_shift
-from flowstage_lib.solver.sampler import shifted_grid, uniform_grid
-from flowstage_lib.training import zoo
-from flowstage_lib.training.trainer import TrainConfig, train
+from flowstage_lib.solver import shifted_grid, uniform_grid
+from flowstage_lib.training import TrainConfig, train, zoo
 
 
 @pytest.fixture(autouse=True)

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from flowstage_lib.solver.sampler import CFGVelocity, ModelVelocity
+from flowstage_lib.solver import CFGVelocity, ModelVelocity
 
 
 def velocity(result, cfg_scale: float = 1.0):

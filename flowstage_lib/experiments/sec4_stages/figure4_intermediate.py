@@ -17,7 +17,7 @@ from flowstage_lib.experiments.sec4_stages import distances as dist
 from flowstage_lib.experiments.sec4_stages._common import velocity
 from flowstage_lib.metrics import FeatureClassifier, bootstrap_mean_ci
 from flowstage_lib.oracle.transition import first_crossing
-from flowstage_lib.solver.sampler import sample
+from flowstage_lib.solver import sample
 from flowstage_lib.tooling import cache
 
 __all__ = ["intermediate_predictions", "Figure4", "figure4", "figure4_comparison"]

@@ -22,7 +22,7 @@ from flowstage_lib.metrics import (
 )
 from flowstage_lib.oracle import OracleVelocity
 from flowstage_lib.oracle.transition import first_crossing
-from flowstage_lib.solver.sampler import MixedVelocity, sample
+from flowstage_lib.solver import MixedVelocity, sample
 from flowstage_lib.tooling import cache
 
 __all__ = ["mixed_sampling", "Figure13", "figure13_memorization", "figure5_13_comparison"]

@@ -24,7 +24,7 @@ from flowstage_lib.metrics import (
     memorization,
 )
 from flowstage_lib.oracle.transition import first_crossing
-from flowstage_lib.solver.sampler import renoise_and_resume
+from flowstage_lib.solver import renoise_and_resume
 from flowstage_lib.tooling import cache
 
 __all__ = [

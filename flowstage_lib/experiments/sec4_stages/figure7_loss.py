@@ -37,7 +37,7 @@ def loss_curve(
     Returns:
         dict of lists ``t``, ``oracle``, ``cfm`` (T,) and ``seconds``.
     """
-    from flowstage_lib.training.trainer import oracle_loss_per_t
+    from flowstage_lib.training import oracle_loss_per_t
 
     ts = [float(t) for t in t_grid]
     params = {"model": model_id(result), "data": data.x, "labels": data.y, "t": ts, "n": n}

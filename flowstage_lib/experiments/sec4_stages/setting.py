@@ -6,7 +6,7 @@ from collections.abc import Sequence
 
 import pandas as pd
 
-from flowstage_lib.models.networks import count_params
+from flowstage_lib.models import count_params
 from flowstage_lib.training.zoo import get_model
 
 __all__ = ["load_models", "models_table", "classifier_note", "model_labels"]

@@ -15,7 +15,7 @@ from flowstage_lib.experiments import criteria, paper
 from flowstage_lib.experiments._models import model_id
 from flowstage_lib.experiments._shared import Comparison
 from flowstage_lib.metrics.evaluate import balanced_labels
-from flowstage_lib.solver.sampler import CFGVelocity, sample
+from flowstage_lib.solver import CFGVelocity, sample
 from flowstage_lib.tooling import cache
 
 __all__ = ["velocity_profile", "peak_time", "rise_time", "Figure8", "figure8", "figure8_comparison"]

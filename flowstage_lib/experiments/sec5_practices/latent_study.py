@@ -12,10 +12,9 @@ import torch
 from flowstage_lib.experiments._models import model_id, module_fingerprint
 from flowstage_lib.experiments.sec5_practices.scoring import describe, score_sampler
 from flowstage_lib.metrics import evaluate
-from flowstage_lib.solver.sampler import ModelVelocity, shifted_grid
+from flowstage_lib.solver import ModelVelocity, shifted_grid
 from flowstage_lib.tooling import cache
-from flowstage_lib.training import zoo
-from flowstage_lib.training.trainer import oracle_loss_per_t
+from flowstage_lib.training import oracle_loss_per_t, zoo
 
 __all__ = [
     "latent_spaces",

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pandas as pd
 
 from flowstage_lib.experiments.sec5_practices.table2_shift import ci
-from flowstage_lib.models.networks import count_params
+from flowstage_lib.models import count_params
 
 __all__ = ["setting_table"]
 
