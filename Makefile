@@ -1,6 +1,6 @@
 # The front door. On a fresh machine:
-#   make book    # installs everything into .venv, executes every notebook (profile cpu), writes the HTML
-#   make test    # installs everything into .venv, runs lint + unit tests + every notebook (smoke) under nbval
+#   make book    # installs the library + book toolchain into .venv, runs every notebook (profile cpu), writes the HTML
+#   make test    # installs everything into .venv, runs lint, checks, unit tests, the smoke compute and nbval
 PROFILE ?= cpu
 VENV    ?= .venv
 PYTHON  ?= python3
@@ -8,41 +8,58 @@ PYTHON  ?= python3
 # into the venv first (or sets TORCH_SPEC); an installed torch is never replaced.
 TORCH_SPEC ?= torch==2.13.0
 PY    := $(VENV)/bin/python
-STAMP := $(VENV)/.flowstage-installed
 
-.PHONY: book test venv browser lint bench clean-build check
+.PHONY: book test venv browser lint bench clean-build check compute
 
-venv: $(STAMP)
-
-$(STAMP): pyproject.toml
+# The library alone (what `flowstage compute` and `flowstage analyze` need), then the extras.
+$(VENV)/.flowstage-core: pyproject.toml
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install -q --upgrade pip
 	@$(PY) -c "import torch" 2>/dev/null || $(PY) -m pip install -q "$(TORCH_SPEC)"
 	$(PY) -m pip install -q -e .
 	@touch $@
 
-book: venv
+$(VENV)/.flowstage-book: $(VENV)/.flowstage-core
+	$(PY) -m pip install -q -e ".[book]"
+	@touch $@
+
+$(VENV)/.flowstage-test: $(VENV)/.flowstage-book
+	$(PY) -m pip install -q -e ".[book,test]"
+	@touch $@
+
+venv: $(VENV)/.flowstage-test
+
+book: $(VENV)/.flowstage-book
 	$(VENV)/bin/flowstage book --profile $(PROFILE)
+
+# The experiments only (no papermill / Jupyter / Sphinx needed), e.g. on a GPU node.
+compute: $(VENV)/.flowstage-core
+	$(VENV)/bin/flowstage compute --all --profile $(PROFILE)
 
 # The browser test drives Debian's chromium with its chromedriver (no browser download).
 browser:
 	@command -v chromedriver >/dev/null 2>&1 || apt-get install -y -q chromium chromium-driver >/dev/null 2>&1 \
 	  || echo "note: could not install chromium + chromium-driver; the browser test will be skipped"
 
-test: venv browser
+# Lint, every profile's check, the unit tests, then the smoke book: its experiments through
+# `flowstage compute` (the path a GPU node runs), and every notebook under nbval rendering
+# from that cache only (FLOWSTAGE_CACHE_STRICT: a cache miss fails the test).
+test: $(VENV)/.flowstage-test browser
 	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
 	$(VENV)/bin/flowstage check --profile all
 	$(PY) -m pytest -q tests
-	FLOWSTAGE_PROFILE=smoke $(PY) -m pytest -q --nbval-lax --nbval-current-env -p no:cacheprovider book
+	$(VENV)/bin/flowstage compute --all --profile smoke
+	FLOWSTAGE_CACHE_STRICT=1 FLOWSTAGE_PROFILE=smoke $(PY) -m pytest -q --nbval-lax --nbval-current-env -p no:cacheprovider book
 
-lint: venv
+lint: $(VENV)/.flowstage-test
 	$(VENV)/bin/ruff check . && $(VENV)/bin/ruff format --check .
 
 # Validate every profile's parameters, data and models in seconds, and print the plan.
-check: venv
+check: $(VENV)/.flowstage-core
 	$(VENV)/bin/flowstage check --profile all
 
-bench: venv
+bench: $(VENV)/.flowstage-core
 	$(PY) benchmarks/bench_oracle.py
 	$(PY) benchmarks/bench_models.py
 

@@ -129,16 +129,20 @@ def test_results_folders_record_their_provenance(tmp_path, monkeypatch):
     from flowstage_lib.tooling.book import Results, View, write_provenance
 
     monkeypatch.setenv("FLOWSTAGE_RESULTS", str(tmp_path))
-    p = write_provenance("sec2_oracle", "smoke", types.SimpleNamespace(seed=3, profile="smoke"), 2)
-    prov = json.loads(p.read_text())
+    p = write_provenance(
+        "sec2_oracle", "smoke", types.SimpleNamespace(seed=3, profile="smoke"), 2, stage="compute"
+    )
+    prov = json.loads(p.read_text())["compute"]
     assert p == tmp_path / "smoke" / "sec2_oracle" / "provenance.json"
     assert prov["profile"] == "smoke" and prov["parameters"] == {"seed": 3}
     assert prov["torch"] == torch.__version__ and prov["wall_seconds"] == 2
     assert prov["device"].startswith(("cpu", "cuda"))
     assert prov["git_commit"] is None or len(prov["git_commit"]) == 40
+    write_provenance("sec2_oracle", "smoke", {"seed": 3}, 1)  # the render keeps the compute
+    assert set(json.loads(p.read_text())) == {"compute", "render"}
     view = View(Results("sec3_two_stage", "smoke"))
     assert view.timed("part", lambda a: a + 1, 1) == 2
-    prov = json.loads(view.finish({"seed": 0}).read_text())
+    prov = json.loads(view.finish({"seed": 0}).read_text())["render"]
     assert set(prov["part_seconds"]) == {"part"} and prov["wall_seconds"] >= 0
 
 

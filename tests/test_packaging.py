@@ -20,7 +20,9 @@ def _split(req: str) -> tuple[str, str]:
 
 
 def _pip_requirements() -> dict[str, str]:
-    deps = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["dependencies"]
+    project = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
+    deps = project["dependencies"] + [d for extra in project["optional-dependencies"].values()
+                                      for d in extra]  # fmt: skip
     return dict(_split(d) for d in deps)
 
 
@@ -50,12 +52,12 @@ def test_environment_yml_matches_pyproject():
 def test_drift_is_detected(tmp_path, monkeypatch):
     """The check above can fail: a dependency missing on one side is reported."""
     env = yaml.safe_load((ROOT / "environment.yml").read_text())
-    env["dependencies"] = [d for d in env["dependencies"] if d != "seaborn>=0.13"]
+    env["dependencies"] = [d for d in env["dependencies"] if d != "tqdm>=4.66"]
     (tmp_path / "environment.yml").write_text(yaml.safe_dump(env))
     (tmp_path / "pyproject.toml").write_text((ROOT / "pyproject.toml").read_text())
     monkeypatch.setitem(globals(), "ROOT", tmp_path)
-    assert "seaborn" not in _conda_requirements()
-    assert "seaborn" in _pip_requirements()
+    assert "tqdm" not in _conda_requirements()
+    assert "tqdm" in _pip_requirements()
 
 
 def test_torch_pin_in_install_path():
@@ -63,3 +65,14 @@ def test_torch_pin_in_install_path():
     makefile = (ROOT / "Makefile").read_text()
     assert "TORCH_SPEC ?= torch==2.13.0" in makefile
     assert "+cpu" not in makefile
+
+
+def test_the_library_does_not_depend_on_the_book_toolchain():
+    """`flowstage compute` needs only the core list; the toolchain lives in the extras."""
+    project = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
+    core = {_split(d)[0] for d in project["dependencies"]}
+    assert core >= {"torch", "numpy", "scipy", "pyyaml", "tqdm", "pandas"}
+    toolchain = {"papermill", "jupyter-book", "nbval", "ipykernel", "ipywidgets", "pytest"}
+    assert not core & toolchain
+    extras = {_split(d)[0] for e in project["optional-dependencies"].values() for d in e}
+    assert toolchain <= extras

@@ -113,11 +113,15 @@ def field_pages(field: dict, x, y):
     return slider_pages(images, [f"{t:.2f}" for t in field["t"]], "t")
 
 
+#: The live view's first (D, N) and spread: what the page shows before a slider moves.
+LIVE_DEFAULT, LIVE_SPREAD = (256, 1000), 1.0
+
+
 def live_view(n_queries: int, seed: int):
     """A function ``live(D, N, spread, t)`` for ``ipywidgets.interact``: recomputes (cached) the
     top-1 curve of (D, N, s) with min(n_queries, 64) queries and marks t on it."""
 
-    def live(D=256, N=1000, spread=1.0, t=0.1):
+    def live(D=LIVE_DEFAULT[0], N=LIVE_DEFAULT[1], spread=LIVE_SPREAD, t=0.1):
         cv = synthetic_curves(D, N, T, min(n_queries, 64), seed, spread=spread)
         fig, ax = plt.subplots(figsize=(6, 3.2))
         ax.plot(cv["t"], cv["top1"], lw=2, label="measured")
@@ -139,8 +143,24 @@ def live_widgets(n_queries: int, seed: int):
     no = {"continuous_update": False}
     return W.interact(
         live_view(n_queries, seed),
-        D=W.IntSlider(256, 16, 2048, 16, **no),
-        N=W.IntSlider(1000, 10, 10000, 10, **no),
-        spread=W.FloatSlider(1.0, min=0.25, max=4.0, step=0.25, **no),
+        D=W.IntSlider(LIVE_DEFAULT[0], 16, 2048, 16, **no),
+        N=W.IntSlider(LIVE_DEFAULT[1], 10, 10000, 10, **no),
+        spread=W.FloatSlider(LIVE_SPREAD, min=0.25, max=4.0, step=0.25, **no),
         t=W.FloatSlider(0.1, min=0.0, max=0.98, step=0.01, **no),
     )
+
+
+#: Grid points per axis of the explorer's 2-D field frames.
+FIELD_GRID = 21
+
+
+def compute(P) -> None:
+    """The explorer without the notebook (``flowstage compute explorer``): its cached curves
+    and field frames at parameters ``P``."""
+    from flowstage_lib.experiments.sec2_oracle import toy_mixture_2d
+    from flowstage_lib.experiments.sec2_sampling import FIELD_EXTENT, oracle_field
+
+    explorer_curves(P.D_values, P.N_values, P.spreads, P.n_queries, P.seed)
+    synthetic_curves(*LIVE_DEFAULT, T, min(P.n_queries, 64), P.seed, spread=LIVE_SPREAD)
+    x2, _ = toy_mixture_2d(seed=P.seed)
+    oracle_field(x2, P.t_frames, extent=FIELD_EXTENT, n_grid=FIELD_GRID)

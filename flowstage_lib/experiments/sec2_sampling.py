@@ -35,6 +35,10 @@ RETRIEVAL_CAPTION = (
 )
 
 
+#: Half-width of the square on which the 2-D oracle field is drawn (Sec. 2 and the explorer).
+FIELD_EXTENT = 3.5
+
+
 def _field(x, times, extent, n_grid, path) -> dict:
     oracle = OracleVelocity(x, path=PATHS[path], dtype=torch.float64)
     grid = torch.linspace(-extent, extent, n_grid, dtype=torch.float64)  # (G,)
@@ -143,3 +147,22 @@ def retrieval_table(
             row[f"{name}: median distance"] = float(tr["dist"].median())
         rows.append(row)
     return pd.DataFrame(rows)
+
+
+def compute(P) -> None:
+    """Section 2 without the notebook (``flowstage compute sec2_oracle``): the cached Theorem 2.1
+    check, oracle field and trajectories at parameters ``P``, with the notebook's arguments."""
+    from flowstage_lib.experiments.sec2_oracle import theorem_check, toy_mixture_2d
+    from flowstage_lib.tooling.progress import stage
+
+    x, y = toy_mixture_2d(seed=P.seed)
+    with stage("theorem check"):
+        theorem_check(
+            x, y, P.mc_times, P.n_queries, P.n_mc, P.n_pairs, P.h_rel, P.joint_max_t, P.seed
+        )
+    with stage("field"):
+        oracle_field(x, P.field_times, FIELD_EXTENT, P.n_grid)
+    with stage("trajectories"):
+        retrieval_table(x, y, P.n_traj, P.euler_steps, P.seed, P.tol)
+        for cond in (False, True):
+            oracle_trajectories(x, y, P.n_traj, max(P.euler_steps), P.seed, cond)

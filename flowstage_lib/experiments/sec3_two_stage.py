@@ -285,3 +285,17 @@ def figure3_comparison(
             },
         ]
     )
+
+
+def compute(P) -> None:
+    """Section 3 without the notebook (``flowstage compute sec3_two_stage``): the cached curves
+    of Figs. 2 and 3 at parameters ``P``, with the notebook's arguments."""
+    from flowstage_lib.experiments.curves import t_grid
+    from flowstage_lib.tooling.progress import stage
+
+    real, _ = load_real(P.datasets, getattr(P, "latents_path", None))
+    t = t_grid(P.n_t_log, P.n_t_lin)
+    with stage("Fig. 2 curves"):
+        figure2_curves(real, t, P.n_queries, P.seed, P.synthetic_D, P.synthetic_N)
+    with stage("Fig. 3 curves"):
+        figure3(t, P.fig3_dims, P.fig3_dims_N, P.fig3_ns, P.fig3_ns_D, P.n_queries, P.seed)

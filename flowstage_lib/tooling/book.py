@@ -297,9 +297,9 @@ class View:
         path = write_provenance(
             self.results.section, self.results.profile, params, time.time() - self.t_start
         )
-        prov = json.loads(path.read_text())
-        prov["part_seconds"] = {k: round(v, 2) for k, v in self.times.items()}
-        path.write_text(json.dumps(prov, indent=1) + "\n")
+        record = json.loads(path.read_text())
+        record["render"]["part_seconds"] = {k: round(v, 2) for k, v in self.times.items()}
+        path.write_text(json.dumps(record, indent=1) + "\n")
         return path
 
     def show(self, df, name: str, floatfmt: str = ".3g") -> None:
@@ -347,14 +347,26 @@ def provenance(profile: str, params: dict[str, Any], wall_s: float | None = None
     }
 
 
-def write_provenance(section: str, profile: str, params: Any, wall_s: float | None = None) -> Path:
-    """Write ``provenance.json`` into the section's results folder (atomically) and return it.
-    ``params`` is a dict or the ``SimpleNamespace`` of :func:`section_params`."""
+def write_provenance(
+    section: str, profile: str, params: Any, wall_s: float | None = None, stage: str = "render"
+) -> Path:
+    """Record in the section's ``provenance.json`` (atomically) where its results came from:
+    ``{"compute": {...}, "render": {...}}``, one entry per stage (``flowstage compute`` writes
+    ``compute``; a notebook's :meth:`View.finish` writes ``render``), each as in
+    :func:`provenance`. ``params`` is a dict or the ``SimpleNamespace`` of
+    :func:`section_params`."""
     import json
 
+    if stage not in ("compute", "render"):
+        raise ValueError(f"stage must be 'compute' or 'render', got {stage!r}")
     values = dict(vars(params)) if isinstance(params, SimpleNamespace) else dict(params)
     path = results_dir(section, profile) / "provenance.json"
+    try:
+        record = json.loads(path.read_text())
+    except (OSError, ValueError):
+        record = {}
+    record[stage] = provenance(profile, values, wall_s)
     tmp = path.with_suffix(".json.tmp")
-    tmp.write_text(json.dumps(provenance(profile, values, wall_s), indent=1, default=str) + "\n")
+    tmp.write_text(json.dumps(record, indent=1, default=str) + "\n")
     os.replace(tmp, path)
     return path

@@ -46,6 +46,7 @@ import torch
 
 __all__ = [
     "CacheCorruptError",
+    "CacheMiss",
     "cache_dir",
     "cache_key",
     "cache_path",
@@ -175,7 +176,9 @@ _SEQUENCES = (list, tuple, set, torch.Size)
 def _storable(obj: Any, where: str = "obj") -> Any:
     """``obj`` with numpy scalars / 0-d arrays as Python numbers; TypeError for anything the
     weights-only loader cannot read back, naming where it sits."""
-    if isinstance(obj, torch.Tensor) or type(obj) in _LEAVES:
+    if isinstance(obj, torch.Tensor):  # saved on the CPU: results computed on a GPU travel
+        return obj.detach().cpu() if obj.device.type != "cpu" else obj
+    if type(obj) in _LEAVES:
         return obj
     if isinstance(obj, (np.generic, np.ndarray)) and np.ndim(obj) == 0:
         return obj.item()
@@ -293,6 +296,10 @@ def _load_or_discard(path: Path) -> tuple[bool, Any]:
         return False, None
 
 
+class CacheMiss(RuntimeError):
+    """A cache entry is absent while ``FLOWSTAGE_CACHE_STRICT=1`` forbids computing it."""
+
+
 def cached(
     kind: str,
     params: dict,
@@ -305,7 +312,9 @@ def cached(
     A cache file that cannot be loaded (corrupted, truncated, unreadable) is reported with a
     warning, removed and recomputed. A cache that cannot be written warns once per folder and
     the computed value is returned all the same. Set ``FLOWSTAGE_NO_CACHE=1`` to always
-    recompute (and not store). ``modules`` is ignored (see :func:`cache_key`).
+    recompute (and not store). With ``FLOWSTAGE_CACHE_STRICT=1`` a miss raises
+    :class:`CacheMiss` instead of computing (``flowstage book --from-cache``: render only what
+    ``flowstage compute`` stored). ``modules`` is ignored (see :func:`cache_key`).
     """
     if os.environ.get("FLOWSTAGE_NO_CACHE") == "1":
         return compute()
@@ -314,6 +323,12 @@ def cached(
         hit, value = _load_or_discard(path)
         if hit:
             return value
+    if os.environ.get("FLOWSTAGE_CACHE_STRICT") == "1":
+        raise CacheMiss(
+            f"cache miss for {kind!r} under FLOWSTAGE_CACHE_STRICT=1 (rendering from a warm "
+            f"cache): {path} is absent. Run `flowstage compute` for this section and profile "
+            "with the same parameters first, or unset FLOWSTAGE_CACHE_STRICT to compute here"
+        )
     value = compute()
     try_save(value, path)
     return value

@@ -2,7 +2,10 @@
 
     flowstage list                                   sections and profiles
     flowstage run SECTION [--profile P] [-p NAME VALUE ...]   re-run one section
-    flowstage book [--profile P] [--force] [--no-html]        execute every section, build HTML
+    flowstage compute SECTION... | --all [--profile P] [-p NAME VALUE ...]  experiments only
+    flowstage book [--profile P] [--force] [--no-html] [--from-cache]  every section, HTML
+    flowstage check [--profile P|all]                        validate a profile, print the plan
+    flowstage analyze DATA [--labels L] [--convention C]     where is your data's transition
 
 ``book`` executes each section notebook once with papermill into a staging copy of the book
 (``_build/<profile>/src``) and builds the HTML from those executed notebooks (Jupyter Book 1.x
@@ -268,14 +271,8 @@ def _parse_value(text: str) -> Any:
     return value
 
 
-def main(argv: list[str] | None = None) -> int:
-    ap = argparse.ArgumentParser(prog="flowstage", description=__doc__.split("\n\n")[0])
-    sub = ap.add_subparsers(dest="cmd", required=True)
-    sub.add_parser("list", help="list sections and profiles")
-    r = sub.add_parser("run", help="re-run one section notebook with papermill")
-    r.add_argument("section")
-    r.add_argument("--profile", default="cpu")
-    r.add_argument(
+def _param_option(p: argparse.ArgumentParser) -> None:
+    p.add_argument(
         "-p",
         "--param",
         nargs=2,
@@ -284,7 +281,22 @@ def main(argv: list[str] | None = None) -> int:
         metavar=("NAME", "VALUE"),
         help="override a parameter (YAML value)",
     )
+
+
+def _parser() -> argparse.ArgumentParser:
+    ap = argparse.ArgumentParser(prog="flowstage", description=__doc__.split("\n\n")[0])
+    sub = ap.add_subparsers(dest="cmd", required=True)
+    sub.add_parser("list", help="list sections and profiles")
+    r = sub.add_parser("run", help="re-run one section notebook with papermill")
+    r.add_argument("section")
+    r.add_argument("--profile", default="cpu")
+    _param_option(r)
     r.add_argument("-o", "--output", help="executed notebook path")
+    k = sub.add_parser("compute", help="run sections' experiments without the book toolchain")
+    k.add_argument("sections", nargs="*", help="sections to compute (default with --all: every)")
+    k.add_argument("--all", action="store_true", help="every section that has a compute step")
+    k.add_argument("--profile", default="cpu")
+    _param_option(k)
     b = sub.add_parser("book", help="execute every section and build the HTML book")
     b.add_argument("--profile", default="cpu")
     b.add_argument("--force", action="store_true", help="re-execute finished sections")
@@ -292,6 +304,11 @@ def main(argv: list[str] | None = None) -> int:
     b.add_argument("--only", nargs="+", help="execute only these sections")
     b.add_argument(
         "--check", action="store_true", help="only validate the profile and print the plan"
+    )
+    b.add_argument(
+        "--from-cache",
+        action="store_true",
+        help="render from what `flowstage compute` stored; a cache miss is an error",
     )
     c = sub.add_parser(
         "check", help="validate a profile's parameters, data and models in seconds; print the plan"
@@ -304,8 +321,44 @@ def main(argv: list[str] | None = None) -> int:
     from flowstage_lib.analyze import cli as analyze_cli
 
     analyze_cli.add_parser(sub)
-    args = ap.parse_args(argv)
+    return ap
+
+
+def _custom_results(overrides: dict[str, Any]) -> None:
+    """Results of a run with overrides never overwrite the profile's results."""
+    if overrides:
+        tag = hashlib.sha256(json.dumps(overrides, sort_keys=True).encode()).hexdigest()
+        os.environ["FLOWSTAGE_RESULTS"] = str(REPO_ROOT / "results" / f"custom-{tag[:8]}")
+
+
+def _compute(args) -> None:
+    from flowstage_lib.tooling.compute import COMPUTE, compute_section
+
+    todo = list(COMPUTE) if args.all else args.sections
+    if not todo:
+        raise ProfileError(f"name the sections to compute ({', '.join(COMPUTE)}) or --all")
+    overrides = {k: _parse_value(v) for k, v in args.param}
+    _custom_results(overrides)
+    timings = {}
+    with progress.ProgressTail(BUILD_DIR / "compute" / "progress.txt"):
+        os.environ[progress.ENV] = str(BUILD_DIR / "compute" / "progress.txt")
+        try:
+            for section in todo:
+                os.environ["FLOWSTAGE_SECTION"] = section
+                t0 = time.time()
+                compute_section(section, args.profile, overrides)
+                timings[section] = time.time() - t0
+        finally:
+            os.environ.pop(progress.ENV, None)
+            os.environ.pop("FLOWSTAGE_SECTION", None)
+    print(time_table(timings, args.profile), flush=True)
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
     if args.cmd == "analyze":
+        from flowstage_lib.analyze import cli as analyze_cli
+
         return analyze_cli.run(args)
     try:
         if args.cmd == "list":
@@ -316,14 +369,14 @@ def main(argv: list[str] | None = None) -> int:
                     print(f"  {prof}/{sec}: {params}")
         elif args.cmd == "run":
             overrides = {k: _parse_value(v) for k, v in args.param}
-            if overrides:  # results of a custom run never overwrite the profile's results
-                tag = hashlib.sha256(json.dumps(overrides, sort_keys=True).encode()).hexdigest()
-                os.environ["FLOWSTAGE_RESULTS"] = str(REPO_ROOT / "results" / f"custom-{tag[:8]}")
+            _custom_results(overrides)
             out = Path(args.output or BUILD_DIR / "runs" / args.profile / f"{args.section}.ipynb")
             execute(args.section, args.profile, out, overrides, force=True)
             print(f"[flowstage] executed notebook: {out}")
             res = Path(os.environ.get("FLOWSTAGE_RESULTS", REPO_ROOT / "results"))
             print(f"[flowstage] figures and tables: {res / args.profile / args.section}")
+        elif args.cmd == "compute":
+            _compute(args)
         elif args.cmd == "check" or (args.cmd == "book" and args.check):
             from flowstage_lib.tooling.check import check_profile
 
@@ -332,6 +385,8 @@ def main(argv: list[str] | None = None) -> int:
             print("\n\n".join(r.render() for r in reports))
             return 0 if all(r.ok for r in reports) else 1
         elif args.cmd == "book":
+            if args.from_cache:  # inherited by the kernels
+                os.environ["FLOWSTAGE_CACHE_STRICT"] = "1"
             build_book(args.profile, force=args.force, html=not args.no_html, only=args.only)
         elif args.cmd == "refresh-outputs":
             for section in args.sections or sections():
