@@ -5,6 +5,8 @@ from pathlib import Path
 
 import pytest
 
+pytestmark = pytest.mark.slow  # builds / executes the book: part of make test, not of -m "not slow"
+
 ROOT = Path(__file__).resolve().parent.parent
 
 

@@ -11,7 +11,7 @@ import pytest
 
 from flowstage_lib.tooling.cli import main
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]  # the repository
 
 
 def _files(tmp_path, n=240, d=10):

@@ -93,6 +93,7 @@ def _writer(path, seed, n):
         cache.save({"v": torch.full((20000,), float(seed))}, path)
 
 
+@pytest.mark.slow
 def test_concurrent_writers_never_leave_a_corrupt_file(tmp_path):
     path = tmp_path / "shared.pt"
     ctx = mp.get_context("spawn")

@@ -24,6 +24,8 @@ import pytest
 
 from flowstage_lib.tooling import cli
 
+pytestmark = pytest.mark.slow  # builds / executes the book: part of make test, not of -m "not slow"
+
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
 CHROMEDRIVER = shutil.which("chromedriver") or "/usr/bin/chromedriver"
 SHOTS = cli.BUILD_DIR / "screenshots"
