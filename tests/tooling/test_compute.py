@@ -93,3 +93,19 @@ def test_tensors_are_stored_on_the_cpu():
 
     t = torch.ones(2)
     assert cache._storable({"x": t})["x"] is t
+
+
+@pytest.mark.slow
+def test_offline_script_runs_the_compute_path(tmp_path):
+    """scripts/offline_compute.sh (what a GPU node without network runs), here on the CPU."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("FLOWSTAGE_")}
+    env.update(OMP_NUM_THREADS="1", PATH=f"{os.path.dirname(sys.executable)}:{env['PATH']}")
+    run = subprocess.run(
+        [str(REPO_ROOT / "scripts" / "offline_compute.sh"), "smoke", str(tmp_path), "explorer"],
+        env=env, capture_output=True, text=True, timeout=600,
+    )  # fmt: skip
+    assert run.returncode == 0, run.stdout[-2000:] + run.stderr[-2000:]
+    assert "cuda False" in (tmp_path / "environment.txt").read_text()
+    prov = json.loads((tmp_path / "results" / "smoke" / "explorer" / "provenance.json").read_text())
+    assert prov["compute"]["device"].startswith("cpu")
+    assert list((tmp_path / "cache").rglob("*.pt"))
