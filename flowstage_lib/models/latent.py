@@ -272,6 +272,20 @@ def _assess(ae, proj, clf, data, heldout, s: _Settings, device, seconds: float) 
     return {"state_dict": state, "config": ae.config, "mean": mean, "std": std, "report": rep}
 
 
+def _training_pixels(data: ImageData | str, kind: str) -> ImageData:
+    """``data`` (a data set name: its ``"train"`` split) checked for :func:`train_autoencoder`:
+    a known ``kind``, pixel data, sides divisible by 4."""
+    if kind not in ("recon", "aligned"):
+        raise ValueError(f"kind must be 'recon' or 'aligned', got {kind!r}")
+    if isinstance(data, str):
+        data = load_dataset(data, "train")
+    if data.kind != "pixels":
+        raise ValueError(f"train_autoencoder needs pixel data, got kind={data.kind!r}")
+    if data.shape[1] % 4 or data.shape[2] % 4:
+        raise ValueError(f"image sides must be divisible by 4, got {data.shape}")
+    return data
+
+
 def train_autoencoder(
     data: ImageData | str,
     kind: str = "recon",
@@ -305,14 +319,7 @@ def train_autoencoder(
     Returns:
         (LatentSpace, AEReport).
     """
-    if kind not in ("recon", "aligned"):
-        raise ValueError(f"kind must be 'recon' or 'aligned', got {kind!r}")
-    if isinstance(data, str):
-        data = load_dataset(data, "train")
-    if data.kind != "pixels":
-        raise ValueError(f"train_autoencoder needs pixel data, got kind={data.kind!r}")
-    if data.shape[1] % 4 or data.shape[2] % 4:
-        raise ValueError(f"image sides must be divisible by 4, got {data.shape}")
+    data = _training_pixels(data, kind)
     if heldout is None:
         heldout = heldout_for(data)
     if kind == "aligned" and classifier is None:
