@@ -7,24 +7,9 @@ no key; its weights decide.
 
 from __future__ import annotations
 
-import hashlib
-
-import torch
-
-from flowstage_lib.tooling import cache
+from flowstage_lib.models import module_fingerprint  # the one copy, re-exported
 
 __all__ = ["model_id", "module_fingerprint"]
-
-
-def module_fingerprint(module: torch.nn.Module) -> str:
-    """SHA-256 (16 hex) of a network's state dict (names, shapes, values)."""
-    if not isinstance(module, torch.nn.Module):
-        raise TypeError(f"module must be a torch.nn.Module, got {type(module).__name__}")
-    h = hashlib.sha256()
-    for name, v in sorted(module.state_dict().items()):
-        h.update(name.encode())
-        h.update(cache.tensor_fingerprint(v.reshape(-1)).encode())
-    return h.hexdigest()[:16]
 
 
 def model_id(result) -> str:

@@ -7,8 +7,8 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 
 import pandas as pd
-import torch
 
+from flowstage_lib.data import from_u8, to_u8  # the one uint8 codec, re-exported
 from flowstage_lib.experiments.criteria import Verdict
 from flowstage_lib.metrics.evaluate import balanced_labels  # the one copy, re-exported
 
@@ -22,18 +22,6 @@ __all__ = [
     "Summary",
     "summary",
 ]
-
-
-def to_u8(x: torch.Tensor) -> torch.Tensor:
-    """Images in [-1, 1] (clamped) -> uint8 (what the caches store); any shape."""
-    return ((x.detach().float().cpu().clamp(-1, 1) + 1) * 127.5).round().to(torch.uint8)
-
-
-def from_u8(u8: torch.Tensor) -> torch.Tensor:
-    """uint8 -> float32 images in [-1, 1]; any shape."""
-    if u8.dtype != torch.uint8:
-        raise TypeError(f"from_u8 expects a uint8 tensor, got {u8.dtype}")
-    return u8.float() / 127.5 - 1
 
 
 @dataclass(frozen=True)

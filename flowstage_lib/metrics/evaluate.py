@@ -18,7 +18,7 @@ from dataclasses import dataclass
 
 import torch
 
-from flowstage_lib.data import ImageData, load_dataset
+from flowstage_lib.data import ImageData, from_u8, load_dataset, to_u8
 from flowstage_lib.metrics import (
     ClassifierReport,
     FeatureClassifier,
@@ -144,8 +144,7 @@ def sample_set(
         x = sample(velocity_fn, n, shape, y=y, grid=grid, seed=seed, batch_size=batch_size).x1
         if decode is not None:
             x = torch.cat([decode(x[i : i + batch_size]).cpu() for i in range(0, n, batch_size)])
-        u8 = ((x.clamp(-1, 1) + 1) * 127.5).round().to(torch.uint8)
-        return {"x_u8": u8, "y": y, "seconds": time.time() - t0}
+        return {"x_u8": to_u8(x), "y": y, "seconds": time.time() - t0}
 
     blob = cache.cached("sample_set", params, compute)
-    return {"x": blob["x_u8"].float() / 127.5 - 1, "y": blob["y"], "seconds": blob["seconds"]}
+    return {"x": from_u8(blob["x_u8"]), "y": blob["y"], "seconds": blob["seconds"]}

@@ -31,8 +31,8 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-from flowstage_lib.data import ImageData, default_device, heldout_for, load_dataset
-from flowstage_lib.models import eval_mode
+from flowstage_lib.data import ImageData, heldout_for, load_dataset
+from flowstage_lib.models import default_device, eval_mode
 from flowstage_lib.tooling import cache
 from flowstage_lib.tooling.progress import tqdm
 

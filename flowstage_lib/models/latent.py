@@ -2,16 +2,14 @@
 
 The paper compares flows trained in a semantically aligned latent space (VA-VAE, whose latents
 are pulled towards DINOv2 features) with a reconstruction-only one (SD-VAE): the aligned
-space's oracle loss is smoother and its gFID converges faster. This module builds a small
-analogue on 28x28 images:
+space's oracle loss is smoother and its gFID converges faster. This module trains a small
+analogue on 28x28 images (the networks and the loss are in :mod:`.autoencoder`):
 
 - ``kind="recon"`` (SD-VAE analogue): a conv :class:`Autoencoder` 1x28x28 -> 4x7x7 (D = 196)
   -> 1x28x28 trained on reconstruction MSE plus a tiny latent L2 (bounds the scale).
 - ``kind="aligned"`` (VA-VAE analogue): the same plus VA-VAE's *vision-foundation alignment*
-  loss, with the frozen :class:`~flowstage_lib.metrics.FeatureClassifier` feature maps
-  (7x7 patches) in place of DINOv2 patches: a 1x1 linear projection of the latent patch,
-  a marginal cosine-similarity loss ``mean relu(1 - m1 - cos(W z_ij, f_ij))`` and a marginal
-  distance-matrix loss ``mean relu(|cos(z_i, z_j) - cos(f_i, f_j)| - m2)`` over patch pairs.
+  loss (:func:`alignment_loss`) to the frozen :class:`~flowstage_lib.metrics.FeatureClassifier`
+  feature maps, through a 1x1 linear projection of the latent patches.
 
 :class:`LatentSpace` normalises latents to zero mean / unit std per channel (statistics of the
 training set stored with the weights, like LightningDiT's VA-VAE latent statistics).
@@ -34,8 +32,10 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-from flowstage_lib.data import ImageData, default_device, heldout_for, load_dataset
+from flowstage_lib.data import ImageData, heldout_for, load_dataset
 from flowstage_lib.metrics import FeatureClassifier, get_classifier
+from flowstage_lib.models.autoencoder import Autoencoder, alignment_loss
+from flowstage_lib.models.spec import default_device, module_fingerprint
 from flowstage_lib.tooling import cache
 from flowstage_lib.tooling.progress import tqdm
 
@@ -47,54 +47,6 @@ __all__ = [
     "alignment_loss",
     "reconstruction_table",
 ]
-
-
-class Autoencoder(nn.Module):
-    """Conv autoencoder, spatial factor 4: (C, H, W) -> (latent_channels, H/4, W/4) -> (C, H, W).
-
-    Encoder: conv3 -> conv4/s2 -> conv3 -> conv4/s2 -> conv1 (SiLU between); the decoder mirrors
-    it with transposed convs. 28x28 -> 7x7: with 4 latent channels D = 196 (a 4x compression).
-
-    Args:
-        in_channels: C.
-        latent_channels: channels of the latent.
-        width: base width w (2w in the middle).
-    """
-
-    def __init__(self, in_channels: int = 1, latent_channels: int = 4, width: int = 16):
-        super().__init__()
-        self.config = {
-            "in_channels": int(in_channels),
-            "latent_channels": int(latent_channels),
-            "width": int(width),
-        }
-        w = width
-        act = nn.SiLU
-        self.encoder = nn.Sequential(
-            nn.Conv2d(in_channels, w, 3, padding=1), act(),
-            nn.Conv2d(w, 2 * w, 4, stride=2, padding=1), act(),  # H/2
-            nn.Conv2d(2 * w, 2 * w, 3, padding=1), act(),
-            nn.Conv2d(2 * w, 2 * w, 4, stride=2, padding=1), act(),  # H/4
-            nn.Conv2d(2 * w, latent_channels, 1),
-        )  # fmt: skip
-        self.decoder = nn.Sequential(
-            nn.Conv2d(latent_channels, 2 * w, 3, padding=1), act(),
-            nn.ConvTranspose2d(2 * w, 2 * w, 4, stride=2, padding=1), act(),  # H/2
-            nn.Conv2d(2 * w, w, 3, padding=1), act(),
-            nn.ConvTranspose2d(w, w, 4, stride=2, padding=1), act(),  # H
-            nn.Conv2d(w, in_channels, 3, padding=1),
-        )  # fmt: skip
-
-    def encode(self, x: torch.Tensor) -> torch.Tensor:
-        """(B, C, H, W) -> raw latent (B, latent_channels, H/4, W/4) (not normalised)."""
-        return self.encoder(x)
-
-    def decode(self, z: torch.Tensor) -> torch.Tensor:
-        """Raw latent -> (B, C, H, W) reconstruction (normalised pixel units, not clamped)."""
-        return self.decoder(z)
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.decode(self.encode(x))
 
 
 @dataclass
@@ -195,35 +147,6 @@ class LatentSpace:
         )
 
 
-def _patches(t: torch.Tensor) -> torch.Tensor:
-    """(B, C, h, w) -> (B, h*w, C) L2-normalised patch vectors."""
-    return F.normalize(t.flatten(2).transpose(1, 2), dim=-1)
-
-
-def alignment_loss(
-    z_proj: torch.Tensor, feats: torch.Tensor, m1: float = 0.1, m2: float = 0.1
-) -> tuple[torch.Tensor, torch.Tensor]:
-    """VA-VAE's vision-foundation alignment loss (marginal cosine + distance matrix).
-
-    Args:
-        z_proj: (B, F, h, w) linearly projected latent.
-        feats: (B, F, h', w') frozen classifier feature maps (resized to (h, w) if needed).
-        m1, m2: margins of the two terms.
-
-    Returns:
-        (loss, mean cosine between matching patches).
-    """
-    if feats.shape[-2:] != z_proj.shape[-2:]:
-        feats = F.adaptive_avg_pool2d(feats, z_proj.shape[-2:])
-    pz, pf = _patches(z_proj), _patches(feats)  # (B, P, F) each
-    cos = (pz * pf).sum(-1)  # (B, P)
-    l_mcos = F.relu(1 - m1 - cos).mean()
-    gz = pz @ pz.transpose(1, 2)  # (B, P, P) patch-pair cosines in the latent
-    gf = pf @ pf.transpose(1, 2)  # (B, P, P) ... in the features
-    l_mdms = F.relu((gz - gf).abs() - m2).mean()
-    return l_mcos + l_mdms, cos.mean()
-
-
 @torch.no_grad()
 def _recon_mse(ae: Autoencoder, x: torch.Tensor, device, batch_size: int = 1000) -> float:
     tot = 0.0
@@ -247,11 +170,120 @@ def _linear_probe(z_tr, y_tr, z_he, y_he, alpha: float = 1.0) -> float:
     return float((design(z_he) @ w).argmax(1).eq(y_he).double().mean())
 
 
-def _state_fingerprint(model: nn.Module) -> str:
-    sd = model.state_dict()
-    return cache.tensor_fingerprint(
-        torch.cat([v.detach().float().flatten().cpu() for v in sd.values()])
+@dataclass(frozen=True)
+class _Settings:
+    """The training settings of :func:`train_autoencoder` (all part of the cache key)."""
+
+    kind: str
+    steps: int
+    seed: int
+    batch_size: int
+    lr: float
+    latent_channels: int
+    width: int
+    latent_l2: float
+    align_weight: float
+    margins: tuple[float, float]
+
+
+def _build(data: ImageData, s: _Settings, classifier, device):
+    """Seeded networks: the autoencoder and, for ``"aligned"``, the frozen classifier and the
+    1x1 projection of latent patches to its feature width. Returns (ae, proj, clf)."""
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(s.seed)
+        ae = Autoencoder(data.shape[0], s.latent_channels, s.width).to(device)
+        proj = clf = None
+        if s.kind == "aligned":
+            clf = classifier.to(device).eval()  # frozen: only used under no_grad
+            f_dim = clf.feature_maps(data.x[:1].to(device)).shape[1]
+            proj = nn.Conv2d(s.latent_channels, f_dim, 1).to(device)
+    return ae, proj, clf
+
+
+def _fit(ae, proj, clf, data: ImageData, s: _Settings, device, progress: bool) -> float:
+    """AdamW + one-cycle on reconstruction MSE + ``latent_l2`` |z|^2 (+ ``align_weight`` x the
+    alignment loss); minibatches drawn by a generator seeded with ``s.seed``. Returns seconds."""
+    params = list(ae.parameters()) + (list(proj.parameters()) if proj is not None else [])
+    opt = torch.optim.AdamW(params, lr=s.lr, weight_decay=0.0)
+    sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=s.lr, total_steps=max(s.steps, 1))
+    g = torch.Generator().manual_seed(s.seed)
+    t0 = time.perf_counter()
+    ae.train()
+    bar = tqdm(range(s.steps), desc=f"autoencoder {s.kind} {data.name}", disable=not progress)
+    for _ in bar:
+        idx = torch.randint(0, data.N, (s.batch_size,), generator=g)
+        x = data.x[idx].to(device)  # (B, C, H, W)
+        z = ae.encode(x)  # (B, C_z, H/4, W/4)
+        loss = F.mse_loss(ae.decode(z), x) + s.latent_l2 * z.pow(2).mean()
+        if proj is not None:
+            with torch.no_grad():
+                fmap = clf.feature_maps(x)  # (B, F, h, w)
+            l_vf, _ = alignment_loss(proj(z), fmap, *s.margins)
+            loss = loss + s.align_weight * l_vf
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        opt.step()
+        sched.step()
+    seconds = time.perf_counter() - t0
+    ae.eval()
+    return seconds
+
+
+@torch.no_grad()
+def _encode_raw(ae: Autoencoder, x: torch.Tensor, device) -> torch.Tensor:
+    """(N, C, H, W) -> (N, C_z, H/4, W/4) raw (not normalised) latents on the CPU."""
+    return torch.cat([ae.encode(x[i : i + 1000].to(device)).cpu() for i in range(0, len(x), 1000)])
+
+
+def _assess(ae, proj, clf, data, heldout, s: _Settings, device, seconds: float) -> dict:
+    """The cache blob: weights, per-channel latent statistics and the :class:`AEReport`."""
+    raw = _encode_raw(ae, data.x, device)
+    mean = raw.mean(dim=(0, 2, 3))  # (C_z,)
+    std = raw.std(dim=(0, 2, 3)).clamp_min(1e-8)  # (C_z,)
+    mse_tr = _recon_mse(ae, data.x, device)
+    mse_he = psnr = cos = probe = math.nan
+    if heldout is not None:
+        mse_he = _recon_mse(ae, heldout.x, device)
+        psnr = 10 * math.log10(4.0 / max(mse_he, 1e-12))
+        raw_he = _encode_raw(ae, heldout.x, device)
+        if proj is not None:
+            with torch.no_grad():
+                xs = heldout.x[:1000].to(device)
+                _, c = alignment_loss(proj(ae.encode(xs)), clf.feature_maps(xs), *s.margins)
+            cos = float(c)
+        st = (mean.view(1, -1, 1, 1), std.view(1, -1, 1, 1))
+        probe = _linear_probe((raw - st[0]) / st[1], data.y, (raw_he - st[0]) / st[1], heldout.y)
+    rep = asdict(
+        AEReport(
+            recon_mse_train=mse_tr,
+            recon_mse_heldout=mse_he,
+            seconds=seconds,
+            kind=s.kind,
+            steps=s.steps,
+            latent_shape=tuple(raw.shape[1:]),
+            psnr_heldout=psnr,
+            align_cos=cos,
+            linear_probe_accuracy=probe,
+            device=device.type,
+        )
     )
+    rep["latent_shape"] = list(rep["latent_shape"])
+    state = {k: v.cpu() for k, v in ae.state_dict().items()}
+    return {"state_dict": state, "config": ae.config, "mean": mean, "std": std, "report": rep}
+
+
+def _training_pixels(data: ImageData | str, kind: str) -> ImageData:
+    """``data`` (a data set name: its ``"train"`` split) checked for :func:`train_autoencoder`:
+    a known ``kind``, pixel data, sides divisible by 4."""
+    if kind not in ("recon", "aligned"):
+        raise ValueError(f"kind must be 'recon' or 'aligned', got {kind!r}")
+    if isinstance(data, str):
+        data = load_dataset(data, "train")
+    if data.kind != "pixels":
+        raise ValueError(f"train_autoencoder needs pixel data, got kind={data.kind!r}")
+    if data.shape[1] % 4 or data.shape[2] % 4:
+        raise ValueError(f"image sides must be divisible by 4, got {data.shape}")
+    return data
 
 
 def train_autoencoder(
@@ -287,108 +319,39 @@ def train_autoencoder(
     Returns:
         (LatentSpace, AEReport).
     """
-    if kind not in ("recon", "aligned"):
-        raise ValueError(f"kind must be 'recon' or 'aligned', got {kind!r}")
-    if isinstance(data, str):
-        data = load_dataset(data, "train")
-    if data.kind != "pixels":
-        raise ValueError(f"train_autoencoder needs pixel data, got kind={data.kind!r}")
-    if data.shape[1] % 4 or data.shape[2] % 4:
-        raise ValueError(f"image sides must be divisible by 4, got {data.shape}")
+    data = _training_pixels(data, kind)
     if heldout is None:
         heldout = heldout_for(data)
     if kind == "aligned" and classifier is None:
         classifier, _ = get_classifier(data, progress=progress)
     device = default_device()
+    s = _Settings(
+        kind,
+        steps,
+        seed,
+        batch_size,
+        lr,
+        latent_channels,
+        width,
+        latent_l2,
+        align_weight,
+        tuple(margins),
+    )
     params = {
         "data": cache.tensor_fingerprint(data.x),
         "labels": cache.tensor_fingerprint(data.y),
         "heldout": cache.tensor_fingerprint(heldout.x) if heldout is not None else None,
-        "kind": kind,
-        "classifier": _state_fingerprint(classifier) if kind == "aligned" else None,
-        "steps": steps,
-        "seed": seed,
-        "batch_size": batch_size,
-        "lr": lr,
-        "latent_channels": latent_channels,
-        "width": width,
-        "latent_l2": latent_l2,
+        "classifier": module_fingerprint(classifier) if kind == "aligned" else None,
+        **asdict(s),
         "align_weight": align_weight if kind == "aligned" else None,
         "margins": list(margins) if kind == "aligned" else None,
         "device": device.type,
     }
 
     def compute() -> dict:
-        C = data.shape[0]
-        with torch.random.fork_rng(devices=[]):
-            torch.manual_seed(seed)
-            ae = Autoencoder(C, latent_channels, width).to(device)
-            proj = None
-            if kind == "aligned":
-                clf = classifier.to(device).eval()  # frozen: only used under no_grad
-                f_dim = clf.feature_maps(data.x[:1].to(device)).shape[1]
-                proj = nn.Conv2d(latent_channels, f_dim, 1).to(device)
-        params_ = list(ae.parameters()) + (list(proj.parameters()) if proj is not None else [])
-        opt = torch.optim.AdamW(params_, lr=lr, weight_decay=0.0)
-        sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=lr, total_steps=max(steps, 1))
-        g = torch.Generator().manual_seed(seed)
-        t0 = time.perf_counter()
-        ae.train()
-        bar = tqdm(range(steps), desc=f"autoencoder {kind} {data.name}", disable=not progress)
-        for _ in bar:
-            idx = torch.randint(0, data.N, (batch_size,), generator=g)
-            x = data.x[idx].to(device)  # (B, C, H, W)
-            z = ae.encode(x)  # (B, C_z, H/4, W/4)
-            loss = F.mse_loss(ae.decode(z), x) + latent_l2 * z.pow(2).mean()
-            if proj is not None:
-                with torch.no_grad():
-                    fmap = clf.feature_maps(x)  # (B, F, h, w)
-                l_vf, _ = alignment_loss(proj(z), fmap, *margins)
-                loss = loss + align_weight * l_vf
-            opt.zero_grad(set_to_none=True)
-            loss.backward()
-            opt.step()
-            sched.step()
-        seconds = time.perf_counter() - t0
-        ae.eval()
-
-        with torch.no_grad():
-            raw = torch.cat([ae.encode(data.x[i : i + 1000].to(device)).cpu()
-                             for i in range(0, data.N, 1000)])  # fmt: skip
-        mean = raw.mean(dim=(0, 2, 3))  # (C_z,)
-        std = raw.std(dim=(0, 2, 3)).clamp_min(1e-8)  # (C_z,)
-        mse_tr = _recon_mse(ae, data.x, device)
-        mse_he = psnr = cos = probe = math.nan
-        if heldout is not None:
-            mse_he = _recon_mse(ae, heldout.x, device)
-            psnr = 10 * math.log10(4.0 / max(mse_he, 1e-12))
-            with torch.no_grad():
-                raw_he = torch.cat([ae.encode(heldout.x[i : i + 1000].to(device)).cpu()
-                                    for i in range(0, heldout.N, 1000)])  # fmt: skip
-                if proj is not None:
-                    xs = heldout.x[:1000].to(device)
-                    _, c = alignment_loss(proj(ae.encode(xs)), clf.feature_maps(xs), *margins)
-                    cos = float(c)
-            st = (mean.view(1, -1, 1, 1), std.view(1, -1, 1, 1))
-            probe = _linear_probe(
-                (raw - st[0]) / st[1], data.y, (raw_he - st[0]) / st[1], heldout.y
-            )
-        report = AEReport(
-            recon_mse_train=mse_tr,
-            recon_mse_heldout=mse_he,
-            seconds=seconds,
-            kind=kind,
-            steps=steps,
-            latent_shape=tuple(raw.shape[1:]),
-            psnr_heldout=psnr,
-            align_cos=cos,
-            linear_probe_accuracy=probe,
-            device=device.type,
-        )
-        rep = asdict(report)
-        rep["latent_shape"] = list(rep["latent_shape"])
-        state = {k: v.cpu() for k, v in ae.state_dict().items()}
-        return {"state_dict": state, "config": ae.config, "mean": mean, "std": std, "report": rep}
+        ae, proj, clf = _build(data, s, classifier, device)
+        seconds = _fit(ae, proj, clf, data, s, device, progress)
+        return _assess(ae, proj, clf, data, heldout, s, device, seconds)
 
     blob = cache.cached("autoencoder", params, compute)
     ae = Autoencoder(**blob["config"])

@@ -26,7 +26,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from flowstage_lib.models import eval_mode
+from flowstage_lib.models import default_device, eval_mode
 from flowstage_lib.path import timestep_shift
 from flowstage_lib.tooling.progress import tqdm
 
@@ -230,10 +230,6 @@ def _euler(velocity_fn, x0, ts: list[float], y, record: bool, progress: bool = F
     )
 
 
-def _default_device() -> torch.device:
-    return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-
-
 @torch.no_grad()
 def sample(
     velocity_fn: VelocityFn,
@@ -272,7 +268,7 @@ def sample(
     """
     n, batch_size, seed = _count(n, "n"), _count(batch_size, "batch_size"), _count(seed, "seed", 0)
     shape = tuple(_count(s, f"shape[{i}]") for i, s in enumerate(shape))
-    device = torch.device(device) if device is not None else _default_device()
+    device = torch.device(device) if device is not None else default_device()
     ts = _check_grid(uniform_grid(_count(n_steps, "n_steps")) if grid is None else grid)
     y = _labels(y, n)
     g = torch.Generator().manual_seed(seed)

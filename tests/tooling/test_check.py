@@ -63,7 +63,7 @@ def test_cli_check_exit_codes(monkeypatch, capsys):
 
 
 def test_mnist_test_set_ships_inside_the_repository(monkeypatch):
-    from flowstage_lib.data import sources as data
+    from flowstage_lib.data import datasets as data
     from flowstage_lib.tooling.book import REPO_ROOT
 
     monkeypatch.delenv("FLOWSTAGE_MNIST_DIR", raising=False)

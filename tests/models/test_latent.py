@@ -44,6 +44,7 @@ def test_autoencoder_shapes():
     assert Autoencoder(3, 2, width=4).encode(torch.randn(2, 3, 8, 8)).shape == (2, 2, 2, 2)
 
 
+@pytest.mark.slow  # ~20 s on the shared 2-core CPU
 def test_training_reduces_reconstruction_error(small):
     train, held = small
     kw = dict(width=8, batch_size=32, progress=False, heldout=held)
@@ -81,6 +82,22 @@ def test_aligned_cached_and_table(small, tmp_path):
     table = reconstruction_table({"aligned": rep, "aligned again": rep2})
     assert list(table.index) == ["aligned", "aligned again"]
     assert {"recon_mse_train", "recon_mse_heldout", "seconds"} <= set(table.columns)
+
+
+def test_aligned_spaces_are_keyed_by_the_classifier_weights(small, tmp_path):
+    """Two classifiers of the same architecture but other weights give two cache entries;
+    the same weights in another object hit the first."""
+    train, held = small
+    kw = dict(width=4, batch_size=8, steps=0, progress=False, heldout=held)
+    torch.manual_seed(0)
+    a = FeatureClassifier(1, 10, width=4).eval()
+    torch.manual_seed(1)
+    b = FeatureClassifier(1, 10, width=4).eval()
+    a2 = FeatureClassifier(1, 10, width=4).eval()
+    a2.load_state_dict(a.state_dict())
+    for clf in (a, b, a2):
+        train_autoencoder(train, "aligned", classifier=clf, **kw)
+    assert len(list((tmp_path / "cache" / "autoencoder").glob("*.pt"))) == 2
 
 
 def test_alignment_loss_zero_when_aligned():
