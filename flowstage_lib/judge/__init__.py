@@ -145,7 +145,7 @@ class Judge:
 def _weights_fingerprint(net: nn.Module) -> str:
     h = hashlib.sha256()
     for name, t in sorted(net.state_dict().items()):
-        h.update(name.encode() + cache.tensor_fingerprint(t).encode())
+        h.update(name.encode() + cache.tensor_fingerprint(t.reshape(-1)).encode())
     return h.hexdigest()[:16]
 
 
