@@ -18,7 +18,8 @@ def main(argv: list[str]) -> None:
         r, t = robustness_report(judge, n=n), judge.report
         print(
             f"judge {judge.name} ({t.arch}, {t.parameters} parameters, {t.steps} steps, "
-            f"{t.seconds:.0f} s on {t.device}): held-out {t.heldout_accuracy:.4f}; "
+            f"{t.seconds:.0f} s wall, {t.cpu_seconds:.0f} s CPU on {t.device}): "
+            f"held-out {t.heldout_accuracy:.4f}; "
             f"clean {r.clean:.4f}, noise 0.1/0.2/0.3 {r.noise_0_1:.4f}/{r.noise_0_2:.4f}/"
             f"{r.noise_0_3:.4f}, blur {r.blur:.4f}, shift {r.shift:.4f}, rotate {r.rotate:.4f} "
             f"(n={r.n}; targets met: {r.meets_targets})"

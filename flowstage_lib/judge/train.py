@@ -82,6 +82,8 @@ class TrainReport:
         arch: architecture name.
         steps: optimisation steps.
         seconds: training wall-clock time of the run that filled the cache.
+        cpu_seconds: CPU time of this process during training (the wall time on a shared
+            machine says more about the other tenants than about the judge).
         train_accuracy: accuracy on the (clean) training images.
         heldout_accuracy: accuracy on the source's held-out split (NaN if none).
         heldout_name: which images ``heldout_accuracy`` was measured on.
@@ -92,6 +94,7 @@ class TrainReport:
     arch: str
     steps: int
     seconds: float
+    cpu_seconds: float
     train_accuracy: float
     heldout_accuracy: float
     heldout_name: str
@@ -106,8 +109,8 @@ def _make(config: JudgeConfig, data: ImageData) -> nn.Module:
 
 def train_judge(
     data: ImageData, config: JudgeConfig, progress: bool = True, device=None
-) -> tuple[nn.Module, float]:
-    """Train a judge on ``data`` (uncached). Returns (network in eval mode, seconds)."""
+) -> tuple[nn.Module, float, float]:
+    """Train a judge on ``data`` (uncached). Returns (network in eval mode, wall s, CPU s)."""
     if data.kind != "pixels":
         raise ValueError(f"judges train on pixel images, got data.kind={data.kind!r}")
     device = torch.device(device) if device is not None else default_device()
@@ -117,7 +120,7 @@ def train_judge(
     opt = torch.optim.AdamW(net.parameters(), lr=config.lr, weight_decay=config.weight_decay)
     sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=config.lr, total_steps=config.steps)
     g = torch.Generator().manual_seed(config.seed)
-    t0 = time.perf_counter()
+    t0, c0 = time.perf_counter(), time.process_time()
     net.train()
     bar = tqdm(range(config.steps), desc=f"judge {config.arch}", disable=not progress)
     for _ in bar:
@@ -132,7 +135,7 @@ def train_judge(
         loss.backward()
         opt.step()
         sched.step()
-    return net.eval(), time.perf_counter() - t0
+    return net.eval(), time.perf_counter() - t0, time.process_time() - c0
 
 
 def get_judge_network(
@@ -163,11 +166,12 @@ def get_judge_network(
     }
 
     def compute() -> dict:
-        net, seconds = train_judge(data, config, progress, device)
+        net, seconds, cpu_seconds = train_judge(data, config, progress, device)
         report = TrainReport(
             arch=config.arch,
             steps=config.steps,
             seconds=seconds,
+            cpu_seconds=cpu_seconds,
             train_accuracy=class_accuracy(net, data.x, data.y),
             heldout_accuracy=(
                 class_accuracy(net, heldout.x, heldout.y) if heldout is not None else float("nan")
