@@ -9,6 +9,7 @@ from sklearn.neighbors import NearestNeighbors
 
 from flowstage_lib.judge import kendall_tau
 from flowstage_lib.judge.scores import (
+    fd_score,
     kid,
     knn_radii,
     mean_score,
@@ -220,3 +221,11 @@ def test_kendall_tau_matches_pair_count():
     assert kendall_tau(a, -a).tau == pytest.approx(-1.0)
     with pytest.raises(ValueError, match="same length"):
         kendall_tau([1, 2, 3], [1, 2])
+
+
+def test_fd_score_equals_frechet_distance():
+    rng = np.random.default_rng(11)
+    ref, x = rng.normal(size=(200, 4)), rng.normal(size=(100, 4)) * 1.2 + 0.3
+    assert fd_score(ref)(x) == pytest.approx(frechet_distance(x, ref), rel=1e-12)
+    with pytest.raises(ValueError, match="x has 3 features"):
+        fd_score(ref)(x[:, :3])

@@ -93,6 +93,23 @@ def test_judge_score_fields(small):
         judge.score(small.x[0])
 
 
+def test_judge_compare_is_paired(small):
+    judge = _judge(small)
+    xa, y = small.x[100:160], small.y[100:160]
+    noisy = (xa + 0.5 * torch.randn(xa.shape, generator=torch.Generator().manual_seed(0))).clamp(
+        -1, 1
+    )
+    same = judge.compare(xa, xa, y, n_boot=50)
+    assert same["fd"].delta == 0 and same["fd"].low == same["fd"].high == 0
+    res = judge.compare(noisy, xa, y, n_boot=50)
+    assert res["fd"].paired and res["fd"].delta == pytest.approx(
+        res["fd"].score_a - res["fd"].score_b
+    )
+    assert set(res) == {"fd", "accuracy"}
+    with pytest.raises(ValueError, match="same shape"):
+        judge.compare(xa, xa[:5])
+
+
 class _Lookup(nn.Module):
     """Knows the clean images by heart: right on them, class 0 on anything else."""
 

@@ -32,7 +32,15 @@ import torch.nn as nn
 from flowstage_lib import cache
 from flowstage_lib.data import heldout_images
 from flowstage_lib.judge.augment import AugmentConfig
-from flowstage_lib.judge.scores import kid, knn_radii, prdc
+from flowstage_lib.judge.scores import (
+    PairedDifference,
+    fd_score,
+    kid,
+    knn_radii,
+    mean_score,
+    paired_difference,
+    prdc,
+)
 from flowstage_lib.judge.train import (
     JUDGE_STEPS,
     JudgeConfig,
@@ -140,6 +148,36 @@ class Judge:
             frechet_distance(f, self.ref_feats), k.kid, k.se, pr.precision, pr.recall,
             pr.density, pr.coverage, acc, int(len(x)),
         )  # fmt: skip
+
+    def compare(
+        self,
+        xa: torch.Tensor,
+        xb: torch.Tensor,
+        y: torch.Tensor | None = None,
+        n_boot: int = 200,
+        seed: int = 0,
+    ) -> dict[str, PairedDifference]:
+        """Paired differences (a - b) of FD and, when labels ``y`` (B,) are given, accuracy.
+
+        ``xa`` and ``xb`` (B, C, H, W) must come from the same noise and labels (row i of both
+        from one seed): each bootstrap draw resamples the same rows of both
+        (:func:`.scores.paired_difference`).
+
+        Returns:
+            ``{"fd": PairedDifference, "accuracy": PairedDifference}`` (accuracy only with y).
+        """
+        if xa.shape != xb.shape:
+            raise ValueError(
+                f"xa and xb must have the same shape, got {tuple(xa.shape)}, {tuple(xb.shape)}"
+            )
+        fd = fd_score(self.ref_feats)
+        out = {
+            "fd": paired_difference(fd, self.features(xa), self.features(xb), None, n_boot, seed)
+        }
+        if y is not None:
+            ca, cb = self.correct(xa, y).numpy(), self.correct(xb, y).numpy()  # (B,), (B,)
+            out["accuracy"] = paired_difference(mean_score, ca, cb, None, n_boot, seed)
+        return out
 
 
 def _weights_fingerprint(net: nn.Module) -> str:

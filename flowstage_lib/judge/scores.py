@@ -30,6 +30,7 @@ __all__ = [
     "PairedDifference",
     "paired_difference",
     "mean_score",
+    "fd_score",
 ]
 
 
@@ -232,6 +233,27 @@ class PairedDifference:
     def excludes_zero(self) -> bool:
         """The interval lies entirely on one side of 0 (a resolved difference)."""
         return self.low > 0 or self.high < 0
+
+
+def fd_score(ref_feats) -> Callable[[np.ndarray], float]:
+    """``score(x) = frechet_distance(x, ref_feats)`` with the reference statistics computed once
+    (for bootstraps, which score hundreds of resampled sets against one reference).
+
+    Uses the Frechet formula of :mod:`flowstage_lib.metrics` (its helpers, not a copy).
+    """
+    from flowstage_lib.metrics import _fd_from_stats, _sqrtm_psd, _stats
+
+    r = _feats(ref_feats, "ref_feats")
+    mu_r, cov_r = _stats(r)
+    sqrt_r, tr_r = _sqrtm_psd(cov_r), float(np.trace(cov_r))
+
+    def score(x) -> float:
+        f = _feats(x, "x")
+        _same_width(f, r, "x", "ref_feats")
+        mu, cov = _stats(f)
+        return _fd_from_stats(mu, cov, mu_r, sqrt_r, tr_r)
+
+    return score
 
 
 def mean_score(x, ref=None) -> float:
