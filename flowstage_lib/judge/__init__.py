@@ -61,6 +61,7 @@ __all__ = [
     "AugmentConfig",
     "JudgeConfig",
     "JUDGE_STEPS",
+    "REF_IMAGES",
 ]
 
 #: The two judges: different architecture, width and seed (steps are set per profile).
@@ -68,6 +69,9 @@ JUDGE_CONFIGS = {
     "A": JudgeConfig(arch="vgg", width=16, seed=0),
     "B": JudgeConfig(arch="pool", width=32, seed=1),
 }
+
+#: Reference images per profile (None: all; smoke: 2000 evenly spaced ones, for speed).
+REF_IMAGES = {"smoke": 2000, "cpu": None, "gpu": None}
 
 
 @dataclass
@@ -198,6 +202,9 @@ def get_judge(
     config = with_steps(JUDGE_CONFIGS[name], steps if steps is not None else JUDGE_STEPS[profile])
     net, report = get_judge_network(config, progress=progress)
     ref, note = heldout_images(config.data)
+    if REF_IMAGES[profile] is not None and REF_IMAGES[profile] < ref.N:
+        ref = ref.subset(torch.arange(REF_IMAGES[profile]) * (ref.N // REF_IMAGES[profile]))
+        note += f"; every {ref.N // REF_IMAGES[profile]}th of them, {REF_IMAGES[profile]} images"
     params = {"weights": _weights_fingerprint(net), "ref": cache.tensor_fingerprint(ref.x), "k": k}
 
     def compute() -> dict:
