@@ -30,11 +30,7 @@ from flowstage_lib.progress import tqdm
 
 __all__ = ["JUDGE_STEPS", "JudgeConfig", "TrainReport", "train_judge", "get_judge_network"]
 
-#: Optimisation steps per profile. smoke: seconds, a poor judge (30-80% accuracy). cpu / gpu:
-#: 3000 steps, ~7 CPU minutes per judge on one thread; measured on the 10,000 MNIST test images
-#: (noise clamped to [-1, 1]): judge A 99.29% clean, 99.27 / 99.26 / 99.37% at sigma
-#: 0.1 / 0.2 / 0.3; judge B 99.26% clean, 99.25 / 99.18 / 99.22%. At 1500 steps both stayed
-#: just under 99% clean (98.98%, 98.82% on the first 5,000 test images).
+#: Optimisation steps per profile (smoke: seconds and a poor judge; cpu/gpu: see the report).
 JUDGE_STEPS = {"smoke": 30, "cpu": 3000, "gpu": 3000}
 
 _MODULES = (
