@@ -7,7 +7,8 @@ sample set is (they are stored as uint8). The old evaluator classifier fell to 3
 
 Measured for the cpu profile (3000 steps, ~7 CPU minutes per judge on one thread), on the
 10,000 MNIST test images: judge A 99.29% clean, 99.27 / 99.26 / 99.37% at sigma 0.1 / 0.2 /
-0.3, 99.16% under blur 1 px; judge B 99.26% clean, 99.25 / 99.18 / 99.22%, 98.93% under blur.
+0.3, 99.16% under blur 1 px, 99.24% shifted, 99.23% rotated (99.24% at sigma 0.2 unclamped);
+judge B 99.26% clean, 99.25 / 99.18 / 99.22%, 98.93% under blur (shift/rotate not measured).
 At 1500 steps both stayed just under 99% clean (98.98% and 98.82% on the first 5,000 test
 images). The smoke profile's 30 steps give a poor judge (30-80%): it only exercises the code.
 
