@@ -1,6 +1,6 @@
 """Two judges of sample quality, trained with augmentation and referenced to held-out images.
 
-Issue 13 (items 1-2): the library's first yardstick, :class:`flowstage_lib.evaluate.Evaluator`,
+Issue 13 (items 1-2): the first yardstick, :class:`flowstage_lib.metrics.evaluate.Evaluator`,
 scores in the features of a CNN trained without noise and compares with the *training* split.
 Its accuracy collapses under pixel noise, so its Frechet distance mostly measures speckle, and a
 set of training copies scores best. A :class:`Judge` differs in three ways:
@@ -29,7 +29,6 @@ import numpy as np
 import torch
 import torch.nn as nn
 
-from flowstage_lib import cache
 from flowstage_lib.data import heldout_images
 from flowstage_lib.judge.augment import AugmentConfig
 from flowstage_lib.judge.scores import (
@@ -49,6 +48,7 @@ from flowstage_lib.judge.train import (
     with_steps,
 )
 from flowstage_lib.metrics import class_accuracy, extract_features, frechet_distance
+from flowstage_lib.tooling import cache
 
 __all__ = [
     "JUDGE_CONFIGS",

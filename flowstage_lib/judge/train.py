@@ -3,7 +3,7 @@
 A judge is trained on ``load_dataset("mnist5k", "train")`` only; no flow model and no
 autoencoder uses it (they train on their own). Training is AdamW with a one-cycle learning
 rate and label smoothing 0.05; every batch goes through :func:`augment_batch`. The result is
-cached (:func:`flowstage_lib.cache.cached`, atomic, checksummed) under a key holding the
+cached (:func:`flowstage_lib.tooling.cache.cached`, atomic, checksummed) under a key holding the
 architecture, width, steps, seed, batch size, learning rate, augmentation, the data's
 fingerprint and the source of this subpackage.
 
@@ -21,12 +21,12 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-from flowstage_lib import cache
 from flowstage_lib.data import ImageData, default_device, heldout_for, load_dataset
 from flowstage_lib.judge.augment import AugmentConfig, augment_batch
 from flowstage_lib.judge.networks import build_network
 from flowstage_lib.metrics import class_accuracy
-from flowstage_lib.progress import tqdm
+from flowstage_lib.tooling import cache
+from flowstage_lib.tooling.progress import tqdm
 
 __all__ = ["JUDGE_STEPS", "JudgeConfig", "TrainReport", "train_judge", "get_judge_network"]
 
