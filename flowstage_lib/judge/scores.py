@@ -239,19 +239,18 @@ def fd_score(ref_feats) -> Callable[[np.ndarray], float]:
     """``score(x) = frechet_distance(x, ref_feats)`` with the reference statistics computed once
     (for bootstraps, which score hundreds of resampled sets against one reference).
 
-    Uses the Frechet formula of :mod:`flowstage_lib.metrics` (its helpers, not a copy).
+    Uses the one Frechet formula of the package (:class:`flowstage_lib.metrics.frechet.
+    FrechetReference`), not a copy.
     """
-    from flowstage_lib.metrics import _fd_from_stats, _sqrtm_psd, _stats
+    from flowstage_lib.metrics.frechet import FrechetReference
 
     r = _feats(ref_feats, "ref_feats")
-    mu_r, cov_r = _stats(r)
-    sqrt_r, tr_r = _sqrtm_psd(cov_r), float(np.trace(cov_r))
+    ref = FrechetReference(r, "ref_feats")
 
     def score(x) -> float:
         f = _feats(x, "x")
         _same_width(f, r, "x", "ref_feats")
-        mu, cov = _stats(f)
-        return _fd_from_stats(mu, cov, mu_r, sqrt_r, tr_r)
+        return ref.distance(ref.check(f, "x"))
 
     return score
 

@@ -19,13 +19,17 @@ from dataclasses import dataclass
 import torch
 
 from flowstage_lib.data import ImageData, from_u8, load_dataset, to_u8
-from flowstage_lib.metrics import (
+from flowstage_lib.metrics.classifier import (
     ClassifierReport,
     FeatureClassifier,
     class_accuracy,
     extract_features,
-    frechet_distance_ci,
     get_classifier,
+)
+from flowstage_lib.metrics.frechet import (
+    PairedFrechetResult,
+    frechet_distance_ci,
+    paired_frechet_difference,
 )
 from flowstage_lib.solver import sample
 from flowstage_lib.tooling import cache
@@ -81,6 +85,22 @@ class Evaluator:
         fd = frechet_distance_ci(self.features(x), self.ref_feats, n_boot=n_boot, seed=seed)
         acc = class_accuracy(self.classifier, x, y) if y is not None else float("nan")
         return SampleScore(fd.fd, fd.low, fd.high, acc, int(x.shape[0]))
+
+    def paired_difference(
+        self,
+        x_a: torch.Tensor,
+        x_b: torch.Tensor,
+        n_boot: int = 200,
+        seed: int = 0,
+        level: float = 0.95,
+    ) -> PairedFrechetResult:
+        """FD(x_a) - FD(x_b) to the training split, with a paired bootstrap interval (Table 1):
+        rows i of the images x_a, x_b (n, C, H, W) share noise and label
+        (:func:`~flowstage_lib.metrics.paired_frechet_difference`)."""
+        if len(x_a) != len(x_b):
+            raise ValueError(f"paired sets must have the same size, got {len(x_a)}, {len(x_b)}")
+        fa, fb = self.features(x_a.float()), self.features(x_b.float())  # (n, F) each
+        return paired_frechet_difference(fa, fb, self.ref_feats, n_boot, seed, level)
 
 
 def get_evaluator(profile: str, data: str = "mnist5k", progress: bool = True) -> Evaluator:

@@ -10,7 +10,12 @@ from __future__ import annotations
 
 import torch
 
-from flowstage_lib.metrics import FeatureClassifier, extract_features
+from flowstage_lib.metrics import (
+    FeatureClassifier,
+    extract_features,
+    feature_map_mse,
+    predict_classes,
+)
 
 __all__ = [
     "thumbnail_distance",
@@ -33,9 +38,8 @@ def features(classifier: FeatureClassifier, x: torch.Tensor) -> torch.Tensor:
     return extract_features(classifier, x.float().clamp(-1, 1))
 
 
-def structural(ma: torch.Tensor, mb: torch.Tensor) -> torch.Tensor:
-    """(B,) mean squared difference of two stacks of feature maps (the DINO-MSE analogue)."""
-    return (ma - mb).pow(2).flatten(1).mean(1)
+#: (B,) mean squared difference of two stacks of feature maps (the DINO-MSE analogue).
+structural = feature_map_mse
 
 
 def rms(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
@@ -53,16 +57,9 @@ def thumbnail_distance(a: torch.Tensor, b: torch.Tensor, side: int = 7) -> torch
     return (pa - pb).flatten(1).pow(2).mean(1).sqrt()
 
 
-@torch.no_grad()
 def predict(classifier: FeatureClassifier, x: torch.Tensor) -> torch.Tensor:
-    """(B,) argmax class of images clamped to [-1, 1]."""
-    dev = next(classifier.parameters()).device
-    classifier.eval()
-    out = [
-        classifier(x[i : i + 1000].float().clamp(-1, 1).to(dev)).argmax(1).cpu()
-        for i in range(0, len(x), 1000)
-    ]
-    return torch.cat(out)
+    """(B,) argmax class of images clamped to [-1, 1] (the classifier's mode is kept)."""
+    return predict_classes(classifier, x.float().clamp(-1, 1))
 
 
 def class_spread(x: torch.Tensor, y: torch.Tensor) -> float:

@@ -10,7 +10,6 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-import numpy as np
 import pandas as pd
 import torch
 
@@ -131,47 +130,18 @@ def stage_swap_table(samples: dict[tuple, dict], evaluator, n_boot: int = 200, s
     return rows
 
 
-def _fd_against(ref: np.ndarray):
-    """The FID formula against fixed reference features ref (N, F): f (n, F) -> FD."""
-    mu_r = ref.mean(0)
-    cov_r = np.cov(ref, rowvar=False)
-    w, v = np.linalg.eigh(cov_r)
-    sqrt_r = (v * np.sqrt(np.clip(w, 0, None))) @ v.T  # Sigma_ref^(1/2), computed once
-    tr_r = float(np.trace(cov_r))
-
-    def fd(f: np.ndarray) -> float:
-        c = np.cov(f, rowvar=False)
-        m = sqrt_r @ c @ sqrt_r
-        tr_cross = np.sqrt(np.clip(np.linalg.eigvalsh((m + m.T) / 2), 0, None)).sum()
-        return max(float(((f.mean(0) - mu_r) ** 2).sum() + np.trace(c) + tr_r - 2 * tr_cross), 0.0)
-
-    return fd
-
-
 def paired_fd_difference(evaluator, x_a, x_b, n_boot: int = 200, seed: int = 0, level=0.95):
     """FD(x_a) - FD(x_b) against the training features, with a *paired* bootstrap interval.
 
     Row i of x_a (n, C, H, W) and of x_b shares noise and label (:func:`stage_swap_samples`),
     so both are resampled with the same indices: the interval measures the noise of the
-    difference, much smaller than that of each FD.
+    difference, much smaller than that of each FD
+    (:meth:`~flowstage_lib.metrics.evaluate.Evaluator.paired_difference`).
 
     Returns:
         (difference, low, high) at ``level`` (percentile interval shifted to the estimate).
     """
-    if len(x_a) != len(x_b):
-        raise ValueError(f"paired sets must have the same size, got {len(x_a)}, {len(x_b)}")
-    fa = evaluator.features(x_a.float()).double().numpy()  # (n, F)
-    fb = evaluator.features(x_b.float()).double().numpy()
-    fd = _fd_against(evaluator.ref_feats.double().numpy())
-    diff = fd(fa) - fd(fb)
-    g = np.random.default_rng(seed)
-    boots = np.empty(n_boot)
-    for k in range(n_boot):
-        idx = g.integers(0, len(fa), len(fa))
-        boots[k] = fd(fa[idx]) - fd(fb[idx])
-    lo, hi = np.quantile(boots, [(1 - level) / 2, (1 + level) / 2])
-    centre = boots.mean()
-    return float(diff), float(diff + lo - centre), float(diff + hi - centre)
+    return evaluator.paired_difference(x_a, x_b, n_boot, seed, level).as_tuple()
 
 
 def swap_costs(rows: Sequence[dict], strong: str, weak: str) -> list[dict]:
