@@ -13,8 +13,8 @@ import matplotlib.pyplot as plt
 import numpy as np
 
 from flowstage_lib.experiments.curves import synthetic_curves
-from flowstage_lib.path import log_linear_grid as t_grid
 from flowstage_lib.oracle.transition import collapse_time
+from flowstage_lib.path import log_linear_grid as t_grid
 
 __all__ = [
     "T",
