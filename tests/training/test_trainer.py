@@ -258,8 +258,11 @@ def test_corrupt_checkpoint_is_reported_then_retrained(monkeypatch):
 
     monkeypatch.setattr(cache, "load", bad_load)
     calls = []
-    with pytest.warns(RuntimeWarning, match=r"checkpoint .*final00000006.pt is corrupt .*retrain"):
+    with pytest.warns(
+        RuntimeWarning, match=r"checkpoint .*final00000006.pt is corrupt .*retrain"
+    ) as rec:
         again = train(TOY_SPEC, data, cfg, progress=False, callback=calls.append)
+    assert rec[0].filename == __file__  # the warning points at the caller of train
     assert calls == [1, 2, 3, 4, 5, 6]  # retrained (the only checkpoint was the bad one)
     assert _states_equal(again.ema_state, first.ema_state)
     assert [s for s, fin, _ in list_checkpoints(first.key) if fin] == [6]  # rewritten
