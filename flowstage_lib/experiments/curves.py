@@ -1,6 +1,7 @@
 """The oracle's stage curves along t (Figs. 2-3), cached; shared by Secs. 3, 4 and 5.
 
-- :func:`t_grid`: a grid dense near t = 0 (geomspace + linspace).
+- :func:`t_grid`: a grid dense near t = 0 (geomspace + linspace;
+  :func:`flowstage_lib.path.log_linear_grid`).
 - :func:`curves_for`: cached curves (MSE to x1 - x0, top-1 weight, entropy) of a data set;
   :func:`synthetic_curves`: the same for unit-Gaussian clouds (Fig. 3), generated on a miss.
 - :func:`crossings`: the times t_0.5, t_0.9, t_0.99 where the mean top-1 weight first reaches
@@ -15,12 +16,12 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-import numpy as np
 import torch
 
 from flowstage_lib.data import ImageData, default_device, synthetic_gaussian
 from flowstage_lib.oracle import OracleVelocity
 from flowstage_lib.oracle.transition import crossing_times, stage_curves
+from flowstage_lib.path import log_linear_grid as t_grid  # the grid of the stage curves
 from flowstage_lib.tooling.cache import cached
 
 __all__ = ["LEVELS", "DATA_SEED_OFFSET", "t_grid", "curves_for", "synthetic_curves", "crossings"]
@@ -32,16 +33,6 @@ LEVELS = (0.5, 0.9, 0.99)  # the top-1 levels whose first crossings the book rep
 # own draws: e.g. for synthetic_gaussian(D=256) and 256 queries, stage_curves' noise x0 equals
 # the next training point exactly, and the posterior "collapses" at t ~ 0.03 instead of ~0.17.
 DATA_SEED_OFFSET = 3_000_017
-
-
-def t_grid(
-    n_log: int, n_lin: int, t_min: float = 1e-3, t_split: float = 0.2, t_max: float = 0.99
-) -> list[float]:
-    """Times dense near t = 0: t = 0, ``n_log`` geometric points in [t_min, t_split) and
-    ``n_lin`` linear points in [t_split, t_max]; (1 + n_log + n_lin,) floats."""
-    a = np.geomspace(t_min, t_split, n_log, endpoint=False)
-    b = np.linspace(t_split, t_max, n_lin)
-    return [0.0] + [round(float(v), 6) for v in np.concatenate([a, b])]
 
 
 def _curves(

@@ -12,8 +12,9 @@ from collections.abc import Sequence
 import matplotlib.pyplot as plt
 import numpy as np
 
-from flowstage_lib.experiments.curves import synthetic_curves, t_grid
+from flowstage_lib.experiments.curves import synthetic_curves
 from flowstage_lib.oracle.transition import collapse_time
+from flowstage_lib.path import log_linear_grid as t_grid
 
 __all__ = [
     "T",

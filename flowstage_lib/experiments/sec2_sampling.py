@@ -16,6 +16,7 @@ import torch
 
 from flowstage_lib.experiments.theorem21 import PATHS
 from flowstage_lib.oracle import OracleVelocity
+from flowstage_lib.path import uniform_grid
 from flowstage_lib.tooling.cache import cached
 
 __all__ = [
@@ -83,7 +84,7 @@ def _trajectories(x, y, n_traj, n_steps, seed, conditional, path) -> dict:
     oracle = OracleVelocity(x, y, path=PATHS[path], dtype=torch.float64)
     z = torch.randn(n_traj, x.shape[1], generator=g, dtype=torch.float64)  # (B, 2)
     yq = torch.randint(int(y.max()) + 1, (n_traj,), generator=g) if conditional else None
-    ts = torch.linspace(0, 1, n_steps + 1, dtype=torch.float64)
+    ts = uniform_grid(n_steps)  # (n_steps + 1,) float64
     traj = [z]
     for k in range(n_steps):
         dt = float(ts[k + 1] - ts[k])

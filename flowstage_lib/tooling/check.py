@@ -216,7 +216,7 @@ def _check_zoo(table: dict, profile: str) -> tuple[list[Finding], list[ModelPlan
     from flowstage_lib.data import load_dataset
     from flowstage_lib.models import build_model, count_params
     from flowstage_lib.training import run_key
-    from flowstage_lib.training.trainer import _list_ckpts
+    from flowstage_lib.training.checkpoints import list_checkpoints as _list_ckpts
     from flowstage_lib.training.zoo import ZOO_PRESETS, zoo_config, zoo_spec
 
     preset = ZOO_PRESETS[profile]

@@ -220,7 +220,8 @@ def test_stage_swap_with_one_model_is_the_model():
 def test_stage_swap_shares_stage_one_exactly():
     """Integrating stage 1 once and resuming with each stage-2 model is the same sampler as
     StageSwapVelocity over the whole stage-wise grid."""
-    from flowstage_lib.solver import StageSwapVelocity, stagewise_grid
+    from flowstage_lib.path import stagewise_grid
+    from flowstage_lib.solver import StageSwapVelocity
 
     train, clf = _data(), _classifier()
     ra, rb = _result(seed=0), _result(seed=1)

@@ -16,8 +16,7 @@ from flowstage_lib.experiments import paper
 from flowstage_lib.experiments import sec5_practices as sec5
 from flowstage_lib.metrics import FeatureClassifier, evaluate, extract_features
 from flowstage_lib.models import ModelSpec
-from flowstage_lib.path import timestep_shift
-from flowstage_lib.solver import shifted_grid, uniform_grid
+from flowstage_lib.path import shifted_grid, timestep_shift, uniform_grid
 from flowstage_lib.training import TrainConfig, train, zoo
 
 

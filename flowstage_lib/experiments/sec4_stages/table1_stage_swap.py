@@ -17,7 +17,8 @@ from flowstage_lib.data import default_device
 from flowstage_lib.experiments import criteria, paper
 from flowstage_lib.experiments._models import model_id
 from flowstage_lib.experiments._shared import Comparison, balanced_labels, from_u8, to_u8
-from flowstage_lib.solver import ModelVelocity, euler_sample, sample, stagewise_grid
+from flowstage_lib.path import stagewise_grid
+from flowstage_lib.solver import ModelVelocity, euler_sample, sample
 from flowstage_lib.tooling import cache
 
 __all__ = [

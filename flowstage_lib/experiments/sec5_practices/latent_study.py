@@ -12,7 +12,8 @@ import torch
 from flowstage_lib.experiments._models import model_id, module_fingerprint
 from flowstage_lib.experiments.sec5_practices.scoring import describe, score_sampler
 from flowstage_lib.metrics import evaluate
-from flowstage_lib.solver import ModelVelocity, shifted_grid
+from flowstage_lib.path import shifted_grid
+from flowstage_lib.solver import ModelVelocity
 from flowstage_lib.tooling import cache
 from flowstage_lib.training import oracle_loss_per_t, zoo
 

@@ -9,7 +9,8 @@ import torch
 
 from flowstage_lib.experiments._models import model_id
 from flowstage_lib.metrics import evaluate
-from flowstage_lib.solver import CFGVelocity, ModelVelocity, shifted_grid
+from flowstage_lib.path import shifted_grid
+from flowstage_lib.solver import CFGVelocity, ModelVelocity
 from flowstage_lib.tooling import cache
 
 __all__ = [

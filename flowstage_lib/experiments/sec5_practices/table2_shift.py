@@ -20,7 +20,8 @@ from flowstage_lib.experiments.sec5_practices.scoring import (
     score_sampler,
 )
 from flowstage_lib.metrics import evaluate
-from flowstage_lib.solver import ModelVelocity, shifted_grid
+from flowstage_lib.path import shifted_grid
+from flowstage_lib.solver import ModelVelocity
 
 __all__ = ["table2_rows", "Table2", "table2", "table2_table", "table2_comparison", "ci"]
 

@@ -22,7 +22,7 @@ from flowstage_lib.experiments.sec5_practices.scoring import (
 )
 from flowstage_lib.experiments.sec5_practices.table2_shift import ci
 from flowstage_lib.metrics import evaluate
-from flowstage_lib.solver import shifted_grid
+from flowstage_lib.path import shifted_grid
 
 __all__ = [
     "table3_rows",

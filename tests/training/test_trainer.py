@@ -10,7 +10,9 @@ import torch
 from flowstage_lib.models import ModelSpec
 from flowstage_lib.oracle import OracleVelocity
 from flowstage_lib.training import TrainConfig, load_or_train, oracle_loss_per_t, run_key, train
-from flowstage_lib.training import trainer as train_mod
+from flowstage_lib.training import state as state_mod
+from flowstage_lib.training.checkpoints import list_checkpoints
+from flowstage_lib.training.losses import oracle_targets
 
 
 def gaussian_mixture(n=400, k=4, seed=0):
@@ -165,7 +167,7 @@ def test_label_drop_rate(monkeypatch, rate):
         made.append(_Recorder(spec.input_shape, spec.num_classes))
         return made[-1]
 
-    monkeypatch.setattr(train_mod, "build_model", fake_build)
+    monkeypatch.setattr(state_mod, "build_model", fake_build)
     data = gaussian_mixture()
     cfg = TrainConfig(
         steps=20,
@@ -189,7 +191,7 @@ def test_oracle_targets_mix_conditional_and_null_rows():
     orc = OracleVelocity(data.x, labels=data.y)
     x_t, t = torch.randn(6, 2), torch.full((6,), 0.3)
     y = torch.tensor([0, 4, 1, 4, 3, 2])
-    out = train_mod._oracle_targets(orc, x_t, t, y, 4)
+    out = oracle_targets(orc, x_t, t, y, 4)
     cond = orc.velocity(x_t, t, torch.tensor([0, 0, 1, 0, 3, 2]))
     unc = orc.velocity(x_t, t)
     null = y == 4
@@ -246,7 +248,7 @@ def test_corrupt_checkpoint_is_reported_then_retrained(monkeypatch):
     data = gaussian_mixture()
     cfg = TrainConfig(steps=6, **{**FAST, "checkpoint_every": 3})
     first = train(TOY_SPEC, data, cfg, progress=False)
-    (path,) = [p for s, fin, p in train_mod._list_ckpts(first.key) if fin]
+    (path,) = [p for s, fin, p in list_checkpoints(first.key) if fin]
     real_load = cache.load
 
     def bad_load(p):  # checksum fine, content unreadable (e.g. an old torch's pickle)
@@ -256,8 +258,11 @@ def test_corrupt_checkpoint_is_reported_then_retrained(monkeypatch):
 
     monkeypatch.setattr(cache, "load", bad_load)
     calls = []
-    with pytest.warns(RuntimeWarning, match=r"checkpoint .*final00000006.pt is corrupt .*retrain"):
+    with pytest.warns(
+        RuntimeWarning, match=r"checkpoint .*final00000006.pt is corrupt .*retrain"
+    ) as rec:
         again = train(TOY_SPEC, data, cfg, progress=False, callback=calls.append)
+    assert rec[0].filename == __file__  # the warning points at the caller of train
     assert calls == [1, 2, 3, 4, 5, 6]  # retrained (the only checkpoint was the bad one)
     assert _states_equal(again.ema_state, first.ema_state)
-    assert [s for s, fin, _ in train_mod._list_ckpts(first.key) if fin] == [6]  # rewritten
+    assert [s for s, fin, _ in list_checkpoints(first.key) if fin] == [6]  # rewritten

@@ -38,6 +38,7 @@ def test_presets_build_and_ladders_grow(profile):
         zoo_config(profile, budget=0)
 
 
+@pytest.mark.slow  # trains two smoke models (~7-9 s on the shared 2-core machine)
 def test_budget_two_continues_budget_one():
     one = get_model("smoke", "S", progress=False)
     two = get_model("smoke", "S", budget=2, progress=False)
