@@ -5,7 +5,7 @@ import math
 import pytest
 import torch
 
-from flowstage_lib.judge.augment import (
+from flowstage_lib.metrics.judge.augment import (
     AugmentConfig,
     add_noise,
     affine_jitter,

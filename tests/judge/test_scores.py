@@ -7,8 +7,9 @@ import pytest
 from sklearn.metrics.pairwise import polynomial_kernel
 from sklearn.neighbors import NearestNeighbors
 
-from flowstage_lib.judge import kendall_tau
-from flowstage_lib.judge.scores import (
+from flowstage_lib.metrics import frechet_distance
+from flowstage_lib.metrics.judge import kendall_tau
+from flowstage_lib.metrics.judge.scores import (
     fd_score,
     kid,
     knn_radii,
@@ -17,7 +18,6 @@ from flowstage_lib.judge.scores import (
     paired_difference,
     prdc,
 )
-from flowstage_lib.metrics import frechet_distance
 
 # ----------------------------------------------------------------------------- KID
 

@@ -6,12 +6,12 @@ import torch
 import torch.nn as nn
 
 from flowstage_lib.data import ImageData, load_dataset
-from flowstage_lib.judge import Judge, JudgeScore, get_judge
-from flowstage_lib.judge import train as judge_train
-from flowstage_lib.judge.networks import PoolJudge, VGGJudge, build_network
-from flowstage_lib.judge.robustness import RobustnessReport, robustness_report
-from flowstage_lib.judge.scores import knn_radii
-from flowstage_lib.judge.train import JudgeConfig, get_judge_network
+from flowstage_lib.metrics.judge import Judge, JudgeScore, get_judge
+from flowstage_lib.metrics.judge import train as judge_train
+from flowstage_lib.metrics.judge.networks import PoolJudge, VGGJudge, build_network
+from flowstage_lib.metrics.judge.robustness import RobustnessReport, robustness_report
+from flowstage_lib.metrics.judge.scores import knn_radii
+from flowstage_lib.metrics.judge.train import JudgeConfig, get_judge_network
 
 
 @pytest.fixture()
@@ -142,7 +142,7 @@ def test_robustness_report_applies_each_corruption(small):
 
 
 def test_get_judge_end_to_end_with_held_out_reference(tmp_cache, monkeypatch):
-    import flowstage_lib.judge as judge_pkg
+    import flowstage_lib.metrics.judge as judge_pkg
 
     tiny = {"A": JudgeConfig("vgg", width=2, batch_size=8), "B": JudgeConfig("pool", width=2)}
     monkeypatch.setattr(judge_pkg, "JUDGE_CONFIGS", tiny)

@@ -30,8 +30,9 @@ import torch
 import torch.nn as nn
 
 from flowstage_lib.data import heldout_images
-from flowstage_lib.judge.augment import AugmentConfig
-from flowstage_lib.judge.scores import (
+from flowstage_lib.metrics import class_accuracy, extract_features, frechet_distance
+from flowstage_lib.metrics.judge.augment import AugmentConfig
+from flowstage_lib.metrics.judge.scores import (
     PairedDifference,
     fd_score,
     kid,
@@ -40,14 +41,13 @@ from flowstage_lib.judge.scores import (
     paired_difference,
     prdc,
 )
-from flowstage_lib.judge.train import (
+from flowstage_lib.metrics.judge.train import (
     JUDGE_STEPS,
     JudgeConfig,
     TrainReport,
     get_judge_network,
     with_steps,
 )
-from flowstage_lib.metrics import class_accuracy, extract_features, frechet_distance
 from flowstage_lib.tooling import cache
 
 __all__ = [
@@ -211,7 +211,7 @@ def get_judge(
         f = extract_features(net, ref.x)  # (N_ref, F)
         return {"feats": f, "radii": torch.from_numpy(knn_radii(f, k))}
 
-    blob = cache.cached("judge_ref", params, compute, modules=("flowstage_lib.judge.scores",))
+    blob = cache.cached("judge_ref", params, compute)
     return Judge(name, net, config, report, blob["feats"], blob["radii"].numpy(), note, k)
 
 

@@ -24,8 +24,8 @@ from dataclasses import dataclass
 import torch
 
 from flowstage_lib.data import ImageData, heldout_images
-from flowstage_lib.judge.augment import add_noise, affine_jitter, gaussian_blur
 from flowstage_lib.metrics import class_accuracy, wilson_interval
+from flowstage_lib.metrics.judge.augment import add_noise, affine_jitter, gaussian_blur
 
 __all__ = ["CLEAN_TARGET", "NOISE_TARGET", "RobustnessReport", "robustness_report"]
 
@@ -81,7 +81,7 @@ def robustness_report(judge, data: ImageData | None = None, n: int | None = None
     """Accuracy of ``judge`` on clean and corrupted held-out images.
 
     Args:
-        judge: a :class:`flowstage_lib.judge.Judge` (or any module with logits, then named "").
+        judge: a :class:`~flowstage_lib.metrics.judge.Judge` (or a module with logits, named "").
         data: images (default: :func:`flowstage_lib.data.heldout_images`, the MNIST test set).
         n: use the first n images (default: all).
         seed: noise / jitter draws.

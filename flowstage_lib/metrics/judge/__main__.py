@@ -1,14 +1,14 @@
 """Train (or load) both judges of a profile and print their robustness.
 
-Usage: ``python -m flowstage_lib.judge [smoke|cpu|gpu] [n_images]``
+Usage: ``python -m flowstage_lib.metrics.judge [smoke|cpu|gpu] [n_images]``
 """
 
 from __future__ import annotations
 
 import sys
 
-from flowstage_lib.judge import get_judges
-from flowstage_lib.judge.robustness import robustness_report
+from flowstage_lib.metrics.judge import get_judges
+from flowstage_lib.metrics.judge.robustness import robustness_report
 
 
 def main(argv: list[str]) -> None:

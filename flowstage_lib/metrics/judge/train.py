@@ -22,9 +22,9 @@ import torch.nn as nn
 import torch.nn.functional as F
 
 from flowstage_lib.data import ImageData, default_device, heldout_for, load_dataset
-from flowstage_lib.judge.augment import AugmentConfig, augment_batch
-from flowstage_lib.judge.networks import build_network
 from flowstage_lib.metrics import class_accuracy
+from flowstage_lib.metrics.judge.augment import AugmentConfig, augment_batch
+from flowstage_lib.metrics.judge.networks import build_network
 from flowstage_lib.tooling import cache
 from flowstage_lib.tooling.progress import tqdm
 
@@ -34,9 +34,9 @@ __all__ = ["JUDGE_STEPS", "JudgeConfig", "TrainReport", "train_judge", "get_judg
 JUDGE_STEPS = {"smoke": 30, "cpu": 3000, "gpu": 3000}
 
 _MODULES = (
-    "flowstage_lib.judge.augment",
-    "flowstage_lib.judge.networks",
-    "flowstage_lib.judge.train",
+    "flowstage_lib.metrics.judge.augment",
+    "flowstage_lib.metrics.judge.networks",
+    "flowstage_lib.metrics.judge.train",
 )
 
 
