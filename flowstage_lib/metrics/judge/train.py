@@ -33,12 +33,6 @@ __all__ = ["JUDGE_STEPS", "JudgeConfig", "TrainReport", "train_judge", "get_judg
 #: Optimisation steps per profile (smoke: seconds and a poor judge; cpu/gpu: see the report).
 JUDGE_STEPS = {"smoke": 30, "cpu": 3000, "gpu": 3000}
 
-_MODULES = (
-    "flowstage_lib.metrics.judge.augment",
-    "flowstage_lib.metrics.judge.networks",
-    "flowstage_lib.metrics.judge.train",
-)
-
 
 @dataclass(frozen=True)
 class JudgeConfig:
@@ -183,7 +177,7 @@ def get_judge_network(
         state = {k: v.cpu() for k, v in net.state_dict().items()}
         return {"state_dict": state, "report": asdict(report)}
 
-    blob = cache.cached("judge", params, compute, modules=_MODULES)
+    blob = cache.cached("judge", params, compute)
     net = _make(config, data)
     net.load_state_dict(blob["state_dict"])
     return net.to(device).eval(), TrainReport(**blob["report"])
