@@ -20,6 +20,8 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
+from flowstage_lib.metrics.frechet import _check_feats as _feats
+
 __all__ = [
     "KIDResult",
     "kid",
@@ -32,19 +34,6 @@ __all__ = [
     "mean_score",
     "fd_score",
 ]
-
-
-def _feats(f, name: str, min_rows: int = 2) -> np.ndarray:
-    if isinstance(f, torch.Tensor):
-        f = f.detach().cpu().double().numpy()
-    f = np.asarray(f, dtype=np.float64)
-    if f.ndim != 2:
-        raise ValueError(f"{name} must be a (B, F) array of features, got shape {f.shape}")
-    if len(f) < min_rows:
-        raise ValueError(f"{name} needs at least {min_rows} rows, got {len(f)}")
-    if not np.isfinite(f).all():
-        raise ValueError(f"{name} contains NaN/inf")
-    return f
 
 
 def _same_width(a: np.ndarray, b: np.ndarray, na: str, nb: str) -> None:
