@@ -37,6 +37,7 @@ from flowstage_lib.tooling.book import (
     check_overrides,
     load_profile,
 )
+from flowstage_lib.tooling.progress import time_table
 
 BOOK_DIR = REPO_ROOT / "book"
 BUILD_DIR = REPO_ROOT / "_build"
@@ -223,16 +224,6 @@ def build_book(
     index = BUILD_DIR / profile / "_build" / "html" / "index.html"
     print(f"[flowstage] book written: {index}", flush=True)
     return index
-
-
-def time_table(timings: dict[str, float], profile: str) -> str:
-    """The per-section wall-time table printed at the end of a build."""
-    width = max([len(s) for s in timings] + [7])
-    rows = [f"[flowstage] time per section ({profile}):"]
-    rows += [f"  {s:<{width}}  {t:8.1f} s  ({t / 60:5.1f} min)" for s, t in timings.items()]
-    total = sum(timings.values())
-    rows.append(f"  {'total':<{width}}  {total:8.1f} s  ({total / 60:5.1f} min)")
-    return "\n".join(rows)
 
 
 def refresh_outputs(section: str) -> Path:

@@ -25,7 +25,7 @@ from typing import Any
 from tqdm.auto import tqdm as _auto_tqdm
 from tqdm.std import tqdm as _std_tqdm
 
-__all__ = ["ENV", "MIN_INTERVAL", "tqdm", "stage", "note", "ProgressTail"]
+__all__ = ["ENV", "MIN_INTERVAL", "tqdm", "stage", "note", "ProgressTail", "time_table"]
 
 ENV = "FLOWSTAGE_PROGRESS_FILE"
 MIN_INTERVAL = 10.0  # seconds between two lines of one bar in the progress file
@@ -159,3 +159,13 @@ class ProgressTail:
     def _run(self) -> None:
         while not self._stop.wait(self.poll):
             self._drain()
+
+
+def time_table(timings: dict[str, float], profile: str) -> str:
+    """The per-section wall-time table printed at the end of a build."""
+    width = max([len(s) for s in timings] + [7])
+    rows = [f"[flowstage] time per section ({profile}):"]
+    rows += [f"  {s:<{width}}  {t:8.1f} s  ({t / 60:5.1f} min)" for s, t in timings.items()]
+    total = sum(timings.values())
+    rows.append(f"  {'total':<{width}}  {total:8.1f} s  ({total / 60:5.1f} min)")
+    return "\n".join(rows)
