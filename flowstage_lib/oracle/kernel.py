@@ -25,6 +25,7 @@ __all__ = [
     "CUDA_CHUNK_CAP",
     "CUDA_FREE_FRACTION",
     "StreamResult",
+    "as_column",
     "augmented_query",
     "chunk_rows",
     "default_chunk_bytes",
@@ -75,7 +76,7 @@ class StreamResult(NamedTuple):
     topk_pos: torch.Tensor | None  # (b, k) positions in the sorted data
 
 
-def _col(v: float | torch.Tensor, dtype: torch.dtype) -> float | torch.Tensor:
+def as_column(v: float | torch.Tensor, dtype: torch.dtype) -> float | torch.Tensor:
     """A float, or a (b,) tensor as a (b, 1) column in `dtype`."""
     return v if isinstance(v, float) else v.to(dtype).unsqueeze(1)
 
@@ -93,7 +94,7 @@ def augmented_query(
     """
     b, d = xc.shape
     q = torch.zeros(b, width, dtype=xc.dtype, device=xc.device)  # (b, D')
-    q[:, :d] = xc * _col(alpha / sigma**2, xc.dtype)  # alpha / sigma^2 x_t
+    q[:, :d] = xc * as_column(alpha / sigma**2, xc.dtype)  # alpha / sigma^2 x_t
     negc = -(alpha**2) / (2 * sigma**2)  # times ||x1_i||^2
     q[:, d] = negc if isinstance(negc, float) else negc.to(xc.dtype)
     return q

@@ -47,6 +47,7 @@ from flowstage_lib.oracle.checks import (
 from flowstage_lib.oracle.kernel import (
     CPU_CHUNK_BYTES,
     StreamResult,
+    as_column,
     chunk_rows,
     default_chunk_bytes,
     stream,
@@ -139,7 +140,6 @@ class OracleVelocity:
         flat = data.reshape(n, self.dim)  # (N, D), a view when possible
         aug, mu = augmented_rows(flat, self._perm, center, self.dtype, self.device, copy_bytes)
         self._aug = aug  # (N, D') compute dtype, sorted by label, centred
-        self._width = aug.shape[1]
         self._mu = mu.to(self.dtype)  # (D,)
         self.data_mean = mu.to(self.dtype).reshape(self.data_shape)  # (*shape)
         # after the copy, so that a CUDA budget counts the stored data as used
@@ -198,7 +198,7 @@ class OracleVelocity:
             raise ValueError("t must give sigma_t > 0 for this path (t = 1 is singular)")
         if b == 0:
             return x, tt, []
-        xc = x - self._col(alpha) * self._mu  # (B, D) centred
+        xc = x - as_column(alpha, self.dtype) * self._mu  # (B, D) centred
         groups = self._groups(yy, b)
         n_min = min(hi - lo for _, lo, hi in groups)
         if k > n_min:
@@ -212,10 +212,6 @@ class OracleVelocity:
                 res = self._stream(xc[rows], a_r, s_r, lo, hi, k, entropy, index)
             parts.append((rows, res))
         return x, tt, parts
-
-    def _col(self, v: float | torch.Tensor) -> float | torch.Tensor:
-        """A float, or a (b,) tensor as a (b, 1) column in the compute dtype."""
-        return v if isinstance(v, float) else v.to(self.dtype).unsqueeze(1)
 
     def _gather(self, b: int, parts, field: str) -> torch.Tensor:
         """Assemble a per-row field from the label groups into a (B, *trailing) tensor."""
@@ -269,7 +265,7 @@ class OracleVelocity:
             return x.reshape(0, *self.data_shape)
         mean = self._gather(b, parts, "mean_c") + self._mu  # (B, D)
         A, B = self.path.oracle_coefficients(tt)  # float or (B,) float64
-        u = self._col(A) * mean + self._col(B) * x  # (B, D)
+        u = as_column(A, self.dtype) * mean + as_column(B, self.dtype) * x  # (B, D)
         return u.reshape(b, *self.data_shape)
 
     __call__ = velocity
