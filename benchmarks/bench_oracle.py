@@ -4,7 +4,8 @@ For each shape (B queries, N data points, D dims) this prints:
 
 - wall time of one `velocity` call (best of `--repeats`) and GFLOP/s counted as 4 B N D
   (two matmuls: logits and weighted sum);
-- the ratio to this machine's float32 matmul throughput, measured in the same process on the
+- the ratio to the device's matmul throughput in the same precision (``--dtype``; on CUDA
+  with TF32 as torch has it, reported in the header), measured in the same process on the
   same shapes and operands the oracle uses per chunk ((B x D') @ (D' x chunk) and
   (B x chunk) @ (chunk x D'), flops counted on D), before and after the oracle (the best of
   the two: the ratio errs low on a loaded machine);
@@ -22,9 +23,12 @@ Usage::
     python benchmarks/bench_oracle.py                 # the two smaller shapes, CPU
     python benchmarks/bench_oracle.py --big           # and N = 1e6 (3 GB of data)
     python benchmarks/bench_oracle.py --device cuda --big --chunk-sweep
+    python benchmarks/bench_oracle.py --device auto --dtype float64   # CUDA when available
 
-The oracle is built with ``center=False`` on float32 random data (already centred) at t = 0.5.
-`N = 1e6, D = 784` is 3.1 GB of data (6.2 GB while the oracle copies it).
+The oracle is built with ``center=False`` on random data (already centred) at t = 0.5, with its
+default chunk size for the device (:func:`flowstage_lib.oracle.kernel.default_chunk_bytes`);
+``--chunk-sweep`` also times other chunk sizes, among them the 64 MiB CPU budget.
+`N = 1e6, D = 784` is 3.1 GB of data in float32 (6.2 GB while the oracle copies it).
 """
 
 from __future__ import annotations
@@ -41,9 +45,28 @@ import time
 import torch
 
 from flowstage_lib.oracle import OracleVelocity
+from flowstage_lib.oracle.kernel import CPU_CHUNK_BYTES, chunk_rows
 
 SHAPES = [(512, 16384, 3072), (256, 100_000, 784)]
 BIG = (256, 1_000_000, 784)
+DTYPES = {"float32": torch.float32, "float64": torch.float64}
+
+
+def resolve_device(name: str) -> str:
+    """``auto``: cuda when available, else cpu; ``cuda[:i]`` without CUDA: a clear error."""
+    if name == "auto":
+        return "cuda" if torch.cuda.is_available() else "cpu"
+    if torch.device(name).type == "cuda" and not torch.cuda.is_available():
+        raise SystemExit(f"--device {name}: this torch has no usable CUDA device; use cpu or auto")
+    return name
+
+
+def matmul_precision(device: str, dtype: torch.dtype) -> str:
+    """The matmul precision the oracle and the reference both run in."""
+    if torch.device(device).type == "cuda" and dtype == torch.float32:
+        tf32 = torch.backends.cuda.matmul.allow_tf32
+        return f"float32 ({'TF32 allowed' if tf32 else 'no TF32'})"
+    return str(dtype).removeprefix("torch.")
 
 
 def _rss_mb() -> float:
@@ -120,12 +143,13 @@ def naive_velocity(data: torch.Tensor, x_t: torch.Tensor, t: float) -> torch.Ten
 
 def _matmul_gflops(aug: torch.Tensor, b: int, chunk: int, d: int, dev) -> float:
     """Throughput of the oracle's two per-chunk products, (B x D') @ (D' x chunk) and
-    (B x chunk) @ (chunk x D'), on the oracle's own operands; flops counted on D."""
+    (B x chunk) @ (chunk x D'), on the oracle's own operands (its dtype); flops counted on D."""
     xc = aug[:chunk]  # (chunk, D')
-    q = torch.randn(b, xc.shape[1], device=dev)
-    p = torch.rand(b, chunk, device=dev)
-    out1 = torch.empty(b, chunk, device=dev)
-    out2 = torch.empty(b, xc.shape[1], device=dev)
+    dt = aug.dtype
+    q = torch.randn(b, xc.shape[1], device=dev, dtype=dt)
+    p = torch.rand(b, chunk, device=dev, dtype=dt)
+    out1 = torch.empty(b, chunk, device=dev, dtype=dt)
+    out2 = torch.empty(b, xc.shape[1], device=dev, dtype=dt)
 
     def mm_pair():
         torch.mm(q, xc.T, out=out1)
@@ -136,25 +160,33 @@ def _matmul_gflops(aug: torch.Tensor, b: int, chunk: int, d: int, dev) -> float:
 
 
 def run_case(
-    b: int, n: int, d: int, device: str, repeats: int, naive_limit_gb: float, sweep: bool = False
+    b: int,
+    n: int,
+    d: int,
+    device: str,
+    repeats: int,
+    naive_limit_gb: float,
+    sweep: bool = False,
+    dtype: torch.dtype = torch.float32,
 ) -> dict:
     dev = torch.device(device)
     torch.manual_seed(0)
-    data = torch.randn(n, d, device=dev)  # (N, D) float32
-    x_t = torch.randn(b, d, device=dev)  # (B, D)
+    data = torch.randn(n, d, device=dev, dtype=dtype)  # (N, D)
+    x_t = torch.randn(b, d, device=dev, dtype=dtype)  # (B, D)
     t = 0.5
     flops = 4.0 * b * n * d
-    res = {"B": b, "N": n, "D": d, "data_mb": n * d * 4 / 2**20}
+    item = data.element_size()
+    res = {"B": b, "N": n, "D": d, "data_mb": n * d * item / 2**20}
 
     with _Mem(dev) as mem:
-        oracle = OracleVelocity(data, dtype=torch.float32, center=False)
+        oracle = OracleVelocity(data, dtype=dtype, center=False)
     res["build_mb"] = mem.peak
-    res["stored_mb"] = oracle._aug.numel() * 4 / 2**20
+    res["stored_mb"] = oracle._aug.numel() * item / 2**20
     chunk = min(oracle._chunk(b), n)
     res["chunk"] = chunk
     mm_before = _matmul_gflops(oracle._aug, b, chunk, d, dev)
 
-    naive_gb = 3 * b * n * 4 / 2**30  # cdist output, softmax output, temporaries
+    naive_gb = 3 * b * n * item / 2**30  # cdist output, softmax output, temporaries
     run_naive = naive_gb <= naive_limit_gb
     if run_naive:
         u_ref = naive_velocity(data, x_t[:8], t)  # also a warm-up
@@ -183,7 +215,8 @@ def run_case(
     res["mm_gflops"] = max(mm_before, _matmul_gflops(oracle._aug, b, chunk, d, dev))
 
     if sweep and (dev.type != "cpu" or n < 10**6):  # GFLOP/s per chunk size, interleaved
-        sizes = [c for c in (4096, 16384, 65536, 262144) if c <= 2 * n]
+        cpu_chunk = chunk_rows(b, dtype, CPU_CHUNK_BYTES)  # the 64 MiB budget of CPUs
+        sizes = sorted({c for c in (4096, 16384, 65536, 262144, cpu_chunk, chunk) if c <= 2 * n})
         times = dict.fromkeys(sizes, math.inf)
         for _ in range(repeats):
             for c in sizes:
@@ -193,9 +226,34 @@ def run_case(
     return res
 
 
-def main(argv=None):
+def _row(b: int, n: int, d: int, r: dict) -> str:
+    """One table row (and notes) from a case's JSON result."""
+    row = (
+        f"{b:>4} {n:>8} {d:>5} {r['chunk']:>7} {r['data_mb']:>8.0f} {r['stored_mb']:>7.0f} | "
+        f"{r['mm_gflops']:>8.1f} | "
+        f"{r['oracle_s']:>8.3f} {r['oracle_gflops']:>6.1f} "
+        f"{r['oracle_gflops'] / r['mm_gflops']:>5.2f} {r['oracle_mb']:>8.0f} | "
+    )
+    if "naive_s" in r:
+        row += (
+            f"{r['naive_s']:>8.3f} {r['naive_gflops']:>6.1f} "
+            f"{r['naive_gflops'] / r['mm_gflops']:>5.2f} {r['naive_mb']:>8.0f} | "
+            f"{r['naive_s'] / r['oracle_s']:>6.2f}x"
+        )
+    else:
+        row += f"naive skipped ({r['naive_skip']})"
+    if "sweep" in r:
+        sweep = ", ".join(f"{c}: {g:.1f}" for c, g in r["sweep"].items())
+        row += f"\n      (oracle GF/s by chunk size: {sweep})"
+    if "max_abs_diff" in r:
+        row += f"\n      (oracle vs naive, 8 queries: max |du| = {r['max_abs_diff']:.2e})"
+    return row
+
+
+def _parse(argv) -> argparse.Namespace:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    ap.add_argument("--device", default="cpu")
+    ap.add_argument("--device", default="cpu", help="cpu, cuda[:i], or auto (cuda if available)")
+    ap.add_argument("--dtype", default="float32", choices=sorted(DTYPES))
     ap.add_argument(
         "--big",
         action="store_true",
@@ -207,39 +265,36 @@ def main(argv=None):
         "--chunk-sweep", action="store_true", help="also time the oracle for several chunk sizes"
     )
     ap.add_argument("--case", type=int, nargs=3, metavar=("B", "N", "D"), help=argparse.SUPPRESS)
-    args = ap.parse_args(argv)
+    return ap.parse_args(argv)
 
+
+def main(argv=None):
+    args = _parse(argv)
+    device, dtype = resolve_device(args.device), DTYPES[args.dtype]
     if args.case is not None:  # child process: one case, JSON on stdout
-        res = run_case(*args.case, args.device, args.repeats, args.naive_limit_gb, args.chunk_sweep)
+        res = run_case(
+            *args.case, device, args.repeats, args.naive_limit_gb, args.chunk_sweep, dtype
+        )
         print(json.dumps(res))
         return
 
     shapes = SHAPES + ([BIG] if args.big else [])
-    print(f"torch {torch.__version__}, device {args.device}, threads {torch.get_num_threads()}")
-    if args.device.startswith("cuda"):
-        print(torch.cuda.get_device_name())
+    name = torch.cuda.get_device_name(device) if device.startswith("cuda") else "cpu"
+    print(
+        f"torch {torch.__version__}, device {device} ({name}), threads {torch.get_num_threads()}, "
+        f"matmul precision {matmul_precision(device, dtype)}"
+    )
     head = (
-        f"{'B':>4} {'N':>8} {'D':>5} {'chunk':>6} {'data MB':>8} {'stored':>7} | {'mm GF/s':>8} | "
+        f"{'B':>4} {'N':>8} {'D':>5} {'chunk':>7} {'data MB':>8} {'stored':>7} | {'mm GF/s':>8} | "
         f"{'oracle s':>8} {'GF/s':>6} {'/mm':>5} {'MB>data':>8} | "
         f"{'naive s':>8} {'GF/s':>6} {'/mm':>5} {'MB>data':>8} | {'speedup':>7}"
     )
     print(head)
     print("-" * len(head))
     for b, n, d in shapes:
-        cmd = [
-            sys.executable,
-            __file__,
-            "--case",
-            str(b),
-            str(n),
-            str(d),
-            "--device",
-            args.device,
-            "--repeats",
-            str(args.repeats if n < 10**6 else 2),
-            "--naive-limit-gb",
-            str(args.naive_limit_gb),
-        ]
+        cmd = [sys.executable, __file__, "--case", str(b), str(n), str(d), "--device", device]
+        cmd += ["--dtype", args.dtype, "--repeats", str(args.repeats if n < 10**6 else 2)]
+        cmd += ["--naive-limit-gb", str(args.naive_limit_gb)]
         if args.chunk_sweep:
             cmd.append("--chunk-sweep")
         # glibc: serve every allocation >= 128 kB by mmap and return it on free, so that RSS
@@ -249,27 +304,7 @@ def main(argv=None):
         if out.returncode != 0:
             print(f"{b:>4} {n:>8} {d:>5} failed:\n{out.stderr[-2000:]}")
             continue
-        r = json.loads(out.stdout.strip().splitlines()[-1])
-        row = (
-            f"{b:>4} {n:>8} {d:>5} {r['chunk']:>6} {r['data_mb']:>8.0f} {r['stored_mb']:>7.0f} | "
-            f"{r['mm_gflops']:>8.1f} | "
-            f"{r['oracle_s']:>8.3f} {r['oracle_gflops']:>6.1f} "
-            f"{r['oracle_gflops'] / r['mm_gflops']:>5.2f} {r['oracle_mb']:>8.0f} | "
-        )
-        if "naive_s" in r:
-            row += (
-                f"{r['naive_s']:>8.3f} {r['naive_gflops']:>6.1f} "
-                f"{r['naive_gflops'] / r['mm_gflops']:>5.2f} {r['naive_mb']:>8.0f} | "
-                f"{r['naive_s'] / r['oracle_s']:>6.2f}x"
-            )
-        else:
-            row += f"naive skipped ({r['naive_skip']})"
-        print(row, flush=True)
-        if "sweep" in r:
-            sweep = ", ".join(f"{c}: {g:.1f}" for c, g in r["sweep"].items())
-            print(f"      (oracle GF/s by chunk size: {sweep})")
-        if "max_abs_diff" in r:
-            print(f"      (oracle vs naive, 8 queries: max |du| = {r['max_abs_diff']:.2e})")
+        print(_row(b, n, d, json.loads(out.stdout.strip().splitlines()[-1])), flush=True)
 
 
 if __name__ == "__main__":

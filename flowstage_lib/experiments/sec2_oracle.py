@@ -3,7 +3,8 @@ and oracle sampling, on a small labelled 2-D mixture.
 
 - :func:`toy_mixture_2d`: the data set.
 - :func:`theorem_check`: the oracle u* (Eq. 19), Eq. 6 as printed and two Monte Carlo estimates
-  of E[u | x_t] (:mod:`.theorem21`), per path, conditioning, t, query and component;
+  of E[u | x_t] (:mod:`flowstage_lib.oracle.montecarlo`), per path, conditioning, t, query and
+  component;
   :func:`theorem_summary` turns them into standardised differences z and tables.
 - The field and sampling with it: :mod:`.sec2_sampling`.
 
@@ -21,14 +22,8 @@ import pandas as pd
 import torch
 
 from flowstage_lib.experiments import criteria
-from flowstage_lib.experiments.theorem21 import (
-    PATHS,
-    bayes_mc_velocity,
-    coefficients,
-    joint_mc_velocity,
-    typo_velocity,
-)
-from flowstage_lib.oracle import OracleVelocity
+from flowstage_lib.experiments.theorem21 import PATHS, typo_velocity
+from flowstage_lib.oracle import OracleVelocity, bayes_mc_velocity, joint_mc_velocity, schedule_at
 from flowstage_lib.tooling.cache import cached
 
 __all__ = [
@@ -110,7 +105,7 @@ def _theorem_rows(x, y, times, n_queries, n_mc, n_pairs, h_rel, joint_max_t, see
         oracle = OracleVelocity(x, y, path=path, dtype=torch.float64)
         for conditional in (False, True):
             for t in times:
-                a, s, _, _ = coefficients(path, t)
+                a, s, _, _ = schedule_at(path, t)
                 i = torch.randint(len(x), (n_queries,), generator=g)  # (Q,)
                 noise = torch.randn(n_queries, x.shape[1], generator=g, dtype=x.dtype)
                 q = a * x[i] + s * noise  # (Q, D)

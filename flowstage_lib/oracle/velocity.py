@@ -19,31 +19,43 @@ the ||x_t||^2 term cancels in the softmax and
     logit_i = (alpha_t <x_t, x1_i> - alpha_t^2 ||x1_i||^2 / 2) / sigma_t^2.
 
 `OracleVelocity` evaluates this exactly (no truncation to nearest neighbours) by streaming over
-chunks of the data with an online softmax (running offset, normaliser, weighted sum, top-k and
-entropy), so memory is O(B * chunk + B * D) beyond the stored data whatever N is, and the work
-is two matmuls per chunk (4 B N D flops in all). It stores one copy of the data in the compute
-dtype, sorted by label and centred, as rows [x1_i - mu, ||x1_i - mu||^2, 1] so that the logit
-bias and the softmax normaliser come out of the matmuls.
+chunks of the data with an online softmax (:mod:`flowstage_lib.oracle.kernel`: running offset,
+normaliser, weighted sum, top-k and entropy), so memory is O(B * chunk + B * D) beyond the stored
+data whatever N is, and the work is two matmuls per chunk (4 B N D flops in all). It stores one
+copy of the data in the compute dtype, sorted by label and centred, as rows
+[x1_i - mu, ||x1_i - mu||^2, 1] (:mod:`flowstage_lib.oracle.store`) so that the logit bias and
+the softmax normaliser come out of the matmuls. Inputs are checked by
+:mod:`flowstage_lib.oracle.checks`.
 """
 
 from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from typing import NamedTuple
 
-import numpy as np
 import torch
 
-from flowstage_lib.path import AffinePath, RectifiedFlowPath
+from flowstage_lib.oracle.checks import (
+    check_data,
+    check_labels,
+    check_options,
+    check_t,
+    check_x,
+    check_y,
+    is_int,
+)
+from flowstage_lib.oracle.kernel import (
+    CPU_CHUNK_BYTES,
+    StreamResult,
+    as_column,
+    chunk_rows,
+    default_chunk_bytes,
+    stream,
+)
+from flowstage_lib.oracle.store import augmented_rows, sort_by_label
+from flowstage_lib.path import AffinePath
 
 __all__ = ["OracleStats", "OracleVelocity"]
-
-_DEFAULT_CHUNK_BYTES = 64 * 2**20  # logits buffer budget (B x chunk) per streaming step
-_LAZY = 10.0  # move the softmax offset only when a logit exceeds it by this much
-# exp(l - m) is floored at exp(floor), the smallest normal number being ~e^-87 (fp32) and
-# ~e^-708 (fp64): denormals are slow, and weights below e^floor are far below rounding.
-_EXP_FLOOR = {torch.float32: -80.0, torch.float64: -700.0}
 
 
 @dataclass
@@ -62,22 +74,6 @@ class OracleStats:
     top1: torch.Tensor
     top1_index: torch.Tensor
     entropy: torch.Tensor
-
-
-class _Stream(NamedTuple):
-    """Raw result of one streaming pass over a contiguous slice of the (sorted) data."""
-
-    mean_c: torch.Tensor  # (b, D) centred posterior mean
-    log_norm: torch.Tensor  # (b,) log-sum-exp of the logits
-    top1: torch.Tensor  # (b,) top-1 weight
-    top1_pos: torch.Tensor  # (b,) its position in the sorted data (if index=True)
-    entropy: torch.Tensor | None  # (b,)
-    topk: torch.Tensor | None  # (b, k) top-k weights, descending
-    topk_pos: torch.Tensor | None  # (b, k) positions in the sorted data
-
-
-def _is_int(k) -> bool:
-    return isinstance(k, (int, np.integer)) and not isinstance(k, bool)
 
 
 class OracleVelocity:
@@ -99,7 +95,9 @@ class OracleVelocity:
             rounding error of the logits. The oracle always keeps its own copy of the data
             (N x (D + 2) values, padded to a multiple of 16 for D >= 64); the caller may drop
             theirs.
-        chunk_bytes: memory budget of the logits buffer when `chunk_size` is None.
+        chunk_bytes: memory budget of the logits buffer when `chunk_size` is None; default
+            (None): 64 MiB on CPU, a share of the free memory on CUDA
+            (:func:`flowstage_lib.oracle.kernel.default_chunk_bytes`), fixed at construction.
 
     Numerical note (fp32 near t -> 1):
         The logits are differences of terms of size ~ alpha_t^2 R^2 / sigma_t^2 (R: norm of
@@ -110,7 +108,7 @@ class OracleVelocity:
         fp32 (eps = 6e-8), D = 3072 and t = 0.99 this is O(1): fp32 weights are only
         trustworthy there once the posterior is already one-hot (which, in high dimension, it
         is well before). Use ``dtype=torch.float64`` (eps = 1e-16) for exact work near t = 1.
-        `tests/test_oracle.py::test_fp32_error_bound` checks the bound.
+        `tests/oracle/test_velocity.py::test_fp32_error_bound` checks the bound.
 
     Shapes: queries x_t are (B, *shape); outputs are in the compute dtype on `device`.
     """
@@ -124,317 +122,84 @@ class OracleVelocity:
         dtype: torch.dtype | None = None,
         device: str | torch.device | None = None,
         center: bool = True,
-        chunk_bytes: int = _DEFAULT_CHUNK_BYTES,
+        chunk_bytes: int | None = None,
     ):
-        if isinstance(data, np.ndarray):
-            data = torch.from_numpy(data)
-        if not isinstance(data, torch.Tensor):
-            raise TypeError(
-                f"data must be a torch tensor or numpy array, got {type(data).__name__}"
-            )
-        if data.ndim < 1 or data.shape[0] == 0 or data.numel() == 0:
-            raise ValueError(
-                f"data must be a non-empty (N, *shape) array, got shape {tuple(data.shape)}"
-            )
-        if data.is_complex() or data.dtype == torch.bool:
-            raise TypeError(f"data must be real-valued, got dtype {data.dtype}")
-        if data.is_meta:
-            raise ValueError("data is a meta tensor (it holds no values); pass real data")
-        data = data.detach()
-        if dtype is None:
-            dtype = data.dtype if data.dtype in (torch.float32, torch.float64) else torch.float32
-        if dtype not in (torch.float32, torch.float64):
-            raise TypeError(f"dtype must be torch.float32 or torch.float64, got {dtype}")
-        if path is None:
-            path = RectifiedFlowPath()
-        if not isinstance(path, AffinePath):
-            raise TypeError(f"path must be an AffinePath, got {type(path).__name__}")
-        if chunk_size is not None and (not _is_int(chunk_size) or chunk_size < 1):
-            raise ValueError(f"chunk_size must be a positive integer or None, got {chunk_size!r}")
-        if not _is_int(chunk_bytes) or chunk_bytes < 1:
-            raise ValueError(f"chunk_bytes must be a positive integer, got {chunk_bytes!r}")
-
-        self.path = path
-        self.dtype = dtype
+        data = check_data(data)
+        self.path, self.dtype = check_options(data, path, chunk_size, dtype, chunk_bytes)
         self.device = torch.device(device) if device is not None else data.device
         self.chunk_size = None if chunk_size is None else int(chunk_size)
-        self.chunk_bytes = int(chunk_bytes)
         self.data_shape = tuple(data.shape[1:])
         self.num_samples = n = data.shape[0]
-        self.dim = d = math.prod(self.data_shape)
-        flat = data.reshape(n, d)  # (N, D), a view when possible
-
+        self.dim = math.prod(self.data_shape)
         # Labels: sort the data by label once so that each class is a contiguous slice.
         self._perm = None  # (N,) sorted position -> original index
         self.classes: dict[int, tuple[int, int]] | None = None  # label -> [start, end)
         if labels is not None:
-            if isinstance(labels, np.ndarray):
-                labels = torch.from_numpy(labels)
-            labels = torch.as_tensor(labels)
-            if labels.is_meta:
-                raise ValueError("labels is a meta tensor (it holds no values)")
-            if labels.is_floating_point() or labels.is_complex() or labels.dtype == torch.bool:
-                raise TypeError(f"labels must be integers, got dtype {labels.dtype}")
-            if labels.ndim != 1 or labels.shape[0] != n:
-                raise ValueError(
-                    f"labels must have shape (N,) = ({n},) like data, got {tuple(labels.shape)}"
-                )
-            sorted_labels, perm = torch.sort(labels.cpu().long(), stable=True)
-            uniq, counts = torch.unique_consecutive(sorted_labels, return_counts=True)
-            ends = torch.cumsum(counts, 0)
-            self.classes = {
-                int(c): (int(e - k), int(e)) for c, k, e in zip(uniq, counts, ends, strict=True)
-            }
-            self._perm = perm.to(self.device)
-
-        # Copy (sorted, centred, in compute dtype) in chunks; check finiteness on the way.
-        itemsize = torch.finfo(dtype).bits // 8
-        rows = max(1, self.chunk_bytes // max(1, d * itemsize))
-        mu = torch.zeros(d, dtype=torch.float64, device=self.device)
-        if center:
-            for s in range(0, n, rows):
-                mu += flat[s : s + rows].to(self.device, torch.float64).sum(0)
-            mu /= n
-        # Augmented rows [x1_i - mu, ||x1_i - mu||^2, 1, 0 ...] (width padded to a multiple
-        # of 16 when D >= 64): the bias of the logits and the softmax normaliser then come out
-        # of the two matmuls instead of extra passes over the (B, chunk) logits.
-        self._width = d + 2 if d < 64 else -(-(d + 2) // 16) * 16
-        aug = torch.zeros((n, self._width), dtype=dtype, device=self.device)  # (N, D')
-        perm_src = None if self._perm is None else self._perm.to(flat.device)
-        for s in range(0, n, rows):
-            e = min(s + rows, n)
-            src = flat[s:e] if perm_src is None else flat[perm_src[s:e]]
-            src = src.to(self.device, torch.float64)  # (rows, D)
-            if not torch.isfinite(src).all():
-                raise ValueError("data contains NaN or inf")
-            aug[s:e, :d] = src - mu  # never in place: src may be the caller's tensor
-            aug[s:e, d] = aug[s:e, :d].to(torch.float64).square().sum(1)  # of the stored values
-            aug[s:e, d + 1] = 1.0
-            if not torch.isfinite(aug[s:e, : d + 1]).all():
-                big = float((src - mu).abs().max())
-                raise ValueError(
-                    f"data overflow the compute dtype {dtype}: values (centred) up to {big:.3g} "
-                    f"and squared norms up to {float((src - mu).square().sum(1).max()):.3g} "
-                    f"exceed its range (max {torch.finfo(dtype).max:.3g}); rescale the data or "
-                    "use dtype=torch.float64"
-                )
+            self._perm, self.classes = sort_by_label(check_labels(labels, n), self.device)
+        copy_bytes = CPU_CHUNK_BYTES if chunk_bytes is None else int(chunk_bytes)
+        flat = data.reshape(n, self.dim)  # (N, D), a view when possible
+        aug, mu = augmented_rows(flat, self._perm, center, self.dtype, self.device, copy_bytes)
         self._aug = aug  # (N, D') compute dtype, sorted by label, centred
-        self._mu = mu.to(dtype)  # (D,)
-        self.data_mean = mu.to(dtype).reshape(self.data_shape)  # (*shape)
-
-    # ------------------------------------------------------------------ validation
-    def _check_x(self, x_t) -> torch.Tensor:
-        if isinstance(x_t, np.ndarray):
-            x_t = torch.from_numpy(x_t)
-        if not isinstance(x_t, torch.Tensor):
-            raise TypeError(f"x_t must be a torch tensor or numpy array, got {type(x_t).__name__}")
-        if x_t.is_complex() or x_t.dtype == torch.bool:
-            raise TypeError(f"x_t must be real-valued, got dtype {x_t.dtype}")
-        if x_t.is_meta:
-            raise ValueError("x_t is a meta tensor (it holds no values)")
-        x_t = x_t.detach()  # the oracle is not differentiable: its outputs carry no grad
-        if x_t.ndim != 1 + len(self.data_shape) or tuple(x_t.shape[1:]) != self.data_shape:
-            shape = ", ".join(map(str, self.data_shape))
-            raise ValueError(
-                f"x_t must have shape (B, *data_shape) = (B, {shape}), got {tuple(x_t.shape)}"
-            )
-        x = x_t.to(self.device, self.dtype).reshape(x_t.shape[0], self.dim)  # (B, D)
-        if not torch.isfinite(x).all():
-            raise ValueError("x_t contains NaN or inf")
-        return x
-
-    def _check_t(self, t, b: int) -> float | torch.Tensor:
-        """A float (one time for the batch) or a (B,) float64 tensor, in [0, 1)."""
-        if isinstance(t, bool):
-            raise TypeError("t must be a float or a tensor, got bool")
-        if isinstance(t, (torch.Tensor, np.ndarray)):
-            tt = torch.as_tensor(t).detach()
-            if tt.is_meta:
-                raise ValueError("t is a meta tensor (it holds no values)")
-            if tt.ndim == 0:
-                t = tt.item()
-            elif tuple(tt.shape) != (b,):
-                raise ValueError(
-                    f"t must be a float or a (B,) = ({b},) tensor, got {tuple(tt.shape)}"
-                )
-        elif not isinstance(t, (int, float, np.integer, np.floating)):
-            raise TypeError(f"t must be a float or a tensor, got {type(t).__name__}")
-        if not isinstance(t, torch.Tensor):
-            t = float(t)
-            if not math.isfinite(t):
-                raise ValueError(f"t must be finite, got {t}")
-            if not 0.0 <= t < 1.0:
-                raise ValueError(f"t must lie in [0, 1) (t = 1 is singular: sigma_1 = 0), got {t}")
-            return t
-        tt = tt.to(self.device, torch.float64)
-        if not torch.isfinite(tt).all():
-            raise ValueError("t must be finite, got NaN or inf")
-        bad = (tt < 0) | (tt >= 1)
-        if bool(bad.any()):
-            raise ValueError(
-                f"t must lie in [0, 1) (t = 1 is singular: sigma_1 = 0), got {tt[bad][0].item()}"
-            )
-        return tt  # (B,) float64
-
-    def _check_y(self, y, b: int) -> torch.Tensor | None:
-        if y is None:
-            return None
-        if self.classes is None:
-            raise ValueError("y was given but the oracle was built without labels")
-        if _is_int(y):
-            yy = torch.full((b,), int(y), dtype=torch.long)
-        elif isinstance(y, (torch.Tensor, np.ndarray)):
-            yy = torch.as_tensor(y)
-            if yy.is_meta:
-                raise ValueError("y is a meta tensor (it holds no values)")
-            if yy.is_floating_point() or yy.is_complex() or yy.dtype == torch.bool:
-                raise TypeError(f"y must hold integer labels, got dtype {yy.dtype}")
-            yy = yy.cpu().long()
-            if yy.ndim == 0:
-                yy = yy.expand(b)
-            elif tuple(yy.shape) != (b,):
-                raise ValueError(
-                    f"y must be an int or a (B,) = ({b},) tensor, got {tuple(yy.shape)}"
-                )
-        else:
-            raise TypeError(f"y must be an int or an integer tensor, got {type(y).__name__}")
-        for c in torch.unique(yy).tolist():
-            if c not in self.classes:
-                raise ValueError(f"y = {c}: no training samples with this label")
-        return yy
+        self._mu = mu.to(self.dtype)  # (D,)
+        self.data_mean = mu.to(self.dtype).reshape(self.data_shape)  # (*shape)
+        # after the copy, so that a CUDA budget counts the stored data as used
+        self.chunk_bytes = (
+            default_chunk_bytes(self.device) if chunk_bytes is None else int(chunk_bytes)
+        )
 
     # ------------------------------------------------------------------ streaming core
     def _chunk(self, b: int) -> int:
+        """Data rows per streaming step for a batch of b queries."""
         if self.chunk_size is not None:
             return self.chunk_size
-        itemsize = torch.finfo(self.dtype).bits // 8
-        return max(256, self.chunk_bytes // (b * itemsize))
+        return chunk_rows(b, self.dtype, self.chunk_bytes)
 
     def _stream(
         self,
         xc: torch.Tensor,
-        alpha: torch.Tensor,
-        sigma: torch.Tensor,
+        alpha: float | torch.Tensor,
+        sigma: float | torch.Tensor,
         lo: int,
         hi: int,
         k: int = 1,
         entropy: bool = False,
         index: bool = False,
-    ) -> _Stream:
-        """One online-softmax pass over data rows [lo, hi) (Eq. 19 as attention).
-
-        Per chunk of c rows: one matmul gives the shifted logits l_i - m (the bias
-        -alpha^2 ||x1_i||^2 / 2 sigma^2 and the running offset -m ride on the augmented
-        columns), a max, an in-place exp, and one matmul accumulates [sum p_i x1_i, ., sum p_i].
-        The offset m is moved (rescaling the accumulators) only on the first chunk and when a
-        chunk's logits exceed it by more than `_LAZY` (lazy rescaling), so p_i <= e^_LAZY never
-        overflows; the result is exact for any offset.
+    ) -> StreamResult:
+        """One online-softmax pass over the stored rows [lo, hi) (:func:`.kernel.stream`).
 
         Args:
             xc: centred queries x_t - alpha_t mu, (b, D) compute dtype.
             alpha, sigma: floats or (b,) float64 schedule values.
-            k: running top-k size (k = 1 uses the argmax of the max reduction).
-            entropy: also accumulate the posterior entropy.
-            index: also track the argmax (top-1 position).
         """
-        b, d = xc.shape
-        dt, dev = self.dtype, self.device
-        q = torch.zeros(b, self._width, dtype=dt, device=dev)  # (b, D') augmented query
-        q[:, :d] = xc * self._col(alpha / sigma**2)  # alpha / sigma^2 x_t
-        negc = -(alpha**2) / (2 * sigma**2)  # times ||x1_i||^2
-        q[:, d] = negc if isinstance(negc, float) else negc.to(dt)
-        n = min(self._chunk(b), hi - lo)
-        buf = torch.empty(b * n, dtype=dt, device=dev)
-        buf2 = torch.empty(b * n, dtype=dt, device=dev) if entropy else None
-        m = torch.zeros(b, dtype=dt, device=dev)  # offset: logits are l_i - m
-        top = torch.full((b,), -math.inf, dtype=dt, device=dev)  # running max of l_i - m
-        top_pos = torch.zeros(b, dtype=torch.long, device=dev)
-        acc = torch.zeros(b, self._width, dtype=dt, device=dev)  # (b, D') [sum p x1, ., sum p]
-        ent = torch.zeros(b, dtype=dt, device=dev)  # sum_i p_i (l_i - m)
-        tk_val = tk_pos = None  # (b, k) running top-k of l_i - m and their positions
-        floor = _EXP_FLOOR[dt] if dev.type == "cpu" else None  # GPUs: denormals are fast
-        sync_free = dev.type != "cpu"  # on accelerators always shift instead of testing
-        for s in range(lo, hi, n):
-            e = min(s + n, hi)
-            c = e - s
-            X = self._aug[s:e]  # (c, D')
-            q[:, d + 1] = -m  # times the column of ones
-            logit = buf[: b * c].view(b, c)  # (b, c) l_i - m
-            torch.mm(q, X.T, out=logit)
-            if index:
-                cmax, cidx = logit.max(dim=1)  # (b,)
-                top_pos = torch.where(cmax > top, cidx + s, top_pos)
-            else:
-                cmax = logit.amax(dim=1)  # (b,)
-            top = torch.maximum(top, cmax)
-            if k > 1:
-                v, i = logit.topk(min(k, c), dim=1)  # (b, k')
-                v = v if tk_val is None else torch.cat([tk_val, v], 1)
-                i = i + s if tk_pos is None else torch.cat([tk_pos, i + s], 1)
-                tk_val, j = v.topk(min(k, v.shape[1]), dim=1)
-                tk_pos = i.gather(1, j)
-            # Move the offset where needed (first chunk: to the chunk max, everywhere).
-            if s == lo:
-                shift = cmax
-            else:
-                shift = torch.where(cmax > _LAZY, cmax, torch.zeros_like(cmax))
-            if s == lo or sync_free or bool((shift != 0).any()):
-                logit.sub_(shift.unsqueeze(1))
-                if s != lo:  # (accumulators are still 0 on the first chunk)
-                    rescale = torch.exp(-shift)  # (b,) in (0, e^-_LAZY] or 1
-                    ent = rescale * (ent - shift * acc[:, d + 1])
-                    acc.mul_(rescale.unsqueeze(1))
-                m = m + shift
-                top = top - shift
-                if tk_val is not None:
-                    tk_val = tk_val - shift.unsqueeze(1)
-            # Floor at e^floor (a normal number): denormal results make exp ~10x slower on
-            # x86 CPUs; this changes sum_i p_i by < N e^floor relative, far below rounding.
-            if floor is not None:
-                logit.clamp_(min=floor)
-            if entropy:
-                p = buf2[: b * c].view(b, c)
-                torch.exp(logit, out=p)
-                ent += torch.bmm(p.unsqueeze(1), logit.unsqueeze(2)).view(b)  # sum p (l - m)
-            else:
-                p = logit.exp_()  # (b, c) unnormalised weights, <= e^_LAZY
-            acc.addmm_(p, X)  # (b, D')
-        norm = acc[:, d + 1]  # (b,) sum_i exp(l_i - m)
-        if not bool(torch.isfinite(m).all()):
-            raise ValueError(
-                f"t is too close to 1 for {self.dtype}: the logits (~ 1 / sigma_t^2) overflow; "
-                "use dtype=torch.float64 or a smaller t"
-            )
-        return _Stream(
-            mean_c=acc[:, :d] / norm.unsqueeze(1),
-            log_norm=m + torch.log(norm),
-            top1=torch.exp(top) / norm,
-            top1_pos=top_pos,
-            entropy=(torch.log(norm) - ent / norm).clamp_min_(0) if entropy else None,
-            topk=None if tk_val is None else torch.exp(tk_val) / norm.unsqueeze(1),
-            topk_pos=tk_pos,
-        )
+        chunk = self._chunk(xc.shape[0])
+        return stream(self._aug, xc, alpha, sigma, lo, hi, chunk, k, entropy, index)
+
+    def _groups(
+        self, yy: torch.Tensor | None, b: int
+    ) -> list[tuple[torch.Tensor | None, int, int]]:
+        """(rows of the batch or None for all, lo, hi) per label present in the batch."""
+        if yy is None:
+            return [(None, 0, self.num_samples)]
+        groups = []
+        for c in torch.unique(yy).tolist():
+            rows = (yy == c).nonzero().squeeze(1).to(self.device)
+            lo, hi = self.classes[c]
+            groups.append((None if rows.numel() == b else rows, lo, hi))
+        return groups
 
     def _run(self, x_t, t, y, k: int = 1, entropy: bool = False, index: bool = False):
         """Validate, group the batch by label, stream each group; return (x, tt, parts)."""
-        x = self._check_x(x_t)  # (B, D)
+        x = check_x(x_t, self.data_shape, self.device, self.dtype)  # (B, D)
         b = x.shape[0]
-        tt = self._check_t(t, b)  # float or (B,)
-        yy = self._check_y(y, b)
+        tt = check_t(t, b, self.device)  # float or (B,)
+        yy = check_y(y, b, self.classes)
         alpha, sigma = self.path.alpha(tt), self.path.sigma(tt)  # float or (B,) float64
         if not (sigma > 0 if isinstance(sigma, float) else bool((sigma > 0).all())):
             raise ValueError("t must give sigma_t > 0 for this path (t = 1 is singular)")
         if b == 0:
             return x, tt, []
-        xc = x - self._col(alpha) * self._mu  # (B, D) centred
-        if yy is None:
-            groups = [(None, 0, self.num_samples)]
-        else:
-            groups = []
-            for c in torch.unique(yy).tolist():
-                rows = (yy == c).nonzero().squeeze(1).to(self.device)
-                lo, hi = self.classes[c]
-                groups.append((None if rows.numel() == b else rows, lo, hi))
+        xc = x - as_column(alpha, self.dtype) * self._mu  # (B, D) centred
+        groups = self._groups(yy, b)
         n_min = min(hi - lo for _, lo, hi in groups)
         if k > n_min:
             raise ValueError(f"k = {k} exceeds the number of candidate samples ({n_min})")
@@ -447,10 +212,6 @@ class OracleVelocity:
                 res = self._stream(xc[rows], a_r, s_r, lo, hi, k, entropy, index)
             parts.append((rows, res))
         return x, tt, parts
-
-    def _col(self, v: float | torch.Tensor) -> float | torch.Tensor:
-        """A float, or a (b,) tensor as a (b, 1) column in the compute dtype."""
-        return v if isinstance(v, float) else v.to(self.dtype).unsqueeze(1)
 
     def _gather(self, b: int, parts, field: str) -> torch.Tensor:
         """Assemble a per-row field from the label groups into a (B, *trailing) tensor."""
@@ -504,7 +265,7 @@ class OracleVelocity:
             return x.reshape(0, *self.data_shape)
         mean = self._gather(b, parts, "mean_c") + self._mu  # (B, D)
         A, B = self.path.oracle_coefficients(tt)  # float or (B,) float64
-        u = self._col(A) * mean + self._col(B) * x  # (B, D)
+        u = as_column(A, self.dtype) * mean + as_column(B, self.dtype) * x  # (B, D)
         return u.reshape(b, *self.data_shape)
 
     __call__ = velocity
@@ -522,7 +283,7 @@ class OracleVelocity:
             (values, indices), each (B, k), values descending; indices index the full data
             set in its original order (also for class-conditional queries).
         """
-        if not _is_int(k):
+        if not is_int(k):
             raise TypeError(f"k must be an int, got {type(k).__name__}")
         if k < 1 or k > self.num_samples:
             raise ValueError(f"k must satisfy 1 <= k <= N = {self.num_samples}, got k = {k}")

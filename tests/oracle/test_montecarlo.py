@@ -1,16 +1,13 @@
-"""Independent Monte Carlo estimators of Theorem 2.1 (flowstage_lib.experiments.theorem21)."""
+"""Independent Monte Carlo estimators of Theorem 2.1 (flowstage_lib.oracle.montecarlo) and Eq. 6
+as printed (flowstage_lib.experiments.theorem21)."""
 
 import pytest
 import torch
 
 from flowstage_lib import OracleVelocity
 from flowstage_lib.experiments.sec2_oracle import toy_mixture_2d
-from flowstage_lib.experiments.theorem21 import (
-    PATHS,
-    bayes_mc_velocity,
-    joint_mc_velocity,
-    typo_velocity,
-)
+from flowstage_lib.experiments.theorem21 import PATHS, typo_velocity
+from flowstage_lib.oracle import bayes_mc_velocity, joint_mc_velocity
 
 
 def _queries(x, path, t, n, seed=0):
