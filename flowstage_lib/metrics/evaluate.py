@@ -33,6 +33,7 @@ from flowstage_lib.metrics.frechet import (
 )
 from flowstage_lib.solver import sample
 from flowstage_lib.tooling import cache
+from flowstage_lib.tooling.book import ProfileSetting
 
 __all__ = [
     "CLASSIFIER_STEPS",
@@ -43,8 +44,9 @@ __all__ = [
     "sample_set",
 ]
 
-#: Training steps of the feature classifier per profile (smoke: seconds, not a good classifier).
-CLASSIFIER_STEPS = {"smoke": 60, "cpu": 2000, "gpu": 2000}
+#: Training steps of the feature classifier per profile (``classifier_steps`` in
+#: ``profiles/<profile>.yml``; smoke: seconds, not a good classifier).
+CLASSIFIER_STEPS = ProfileSetting("classifier_steps")
 
 
 @dataclass

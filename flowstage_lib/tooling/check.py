@@ -28,7 +28,13 @@ import json
 import math
 from dataclasses import dataclass, field
 
-from flowstage_lib.tooling.book import REPO_ROOT, ProfileError, check_overrides, load_profile
+from flowstage_lib.tooling.book import (
+    REPO_ROOT,
+    SETTINGS_KEYS,
+    ProfileError,
+    check_overrides,
+    load_profile,
+)
 
 __all__ = ["Finding", "ModelPlan", "CheckReport", "check_profile"]
 
@@ -283,7 +289,7 @@ def check_profile(profile: str) -> CheckReport:
 
     table = load_profile(profile)
     secs = sections()
-    params = {k: v for k, v in table.items() if k != "estimates"}
+    params = {k: v for k, v in table.items() if k not in SETTINGS_KEYS}
     findings = _check_parameters(profile, params, secs)
     findings += _check_data(params)
     zoo_findings, models = _check_zoo(table, profile)

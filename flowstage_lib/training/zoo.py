@@ -10,7 +10,7 @@ Profiles (:data:`ZOO_PRESETS`):
 
 - ``"smoke"``: tiny residual MLPs, 60 steps: seconds; exercises every code path.
 - ``"cpu"``: the residual-MLP ladder S / B / L on ``mnist5k`` (train split, 4500 images),
-  sized by measurement on this 2-core machine (see :data:`ZOO_PRESETS` ``"cpu"`` notes);
+  sized by measurement on this 2-core machine (the figures are in ``profiles/cpu.yml``);
   a DiT does not learn in minutes on this CPU (``shared/notes/feasibility.md``).
 - ``"gpu"``: the LightningDiT-style DiT ladder (:data:`~flowstage_lib.models.DIT_SIZES`), patch
   2 on 28x28, bf16, a paper-like learning rate; about 10 minutes per model on one H100.
@@ -26,6 +26,7 @@ from dataclasses import dataclass, replace
 from typing import Any
 
 from flowstage_lib.models import ModelSpec
+from flowstage_lib.tooling.book import ProfileSetting
 from flowstage_lib.training.trainer import TrainConfig, TrainResult, load_or_train
 
 __all__ = ["ZooPreset", "ZOO_PRESETS", "zoo_data", "zoo_spec", "zoo_config", "get_model"]
@@ -55,79 +56,23 @@ class ZooPreset:
     notes: str = ""
 
 
-ZOO_PRESETS: dict[str, ZooPreset] = {
-    "smoke": ZooPreset(
-        family="mlp",
-        sizes={
-            "S": dict(width=64, depth=1, mlp_ratio=1.0, cond_dim=32),
-            "B": dict(width=128, depth=2, mlp_ratio=1.0, cond_dim=64),
-            "L": dict(width=256, depth=2, mlp_ratio=1.0, cond_dim=64),
-        },
-        train=TrainConfig(
-            steps=60,
-            batch_size=64,
-            lr=2e-3,
-            ema_decay=0.99,
-            log_every=20,
-            snapshot_every=30,
-            checkpoint_every=30,
-        ),
-        main_size="B",
-        cfg_scale=2.0,
-        notes="Seconds per model; samples are blobs. For plumbing only.",
-    ),
-    "cpu": ZooPreset(
-        family="mlp",
-        sizes={"S": {}, "B": {}, "L": {}},  # MLP_SIZES: 768x2, 1024x2, 1024x3 (4.4/6.9/10.9 M)
-        train=TrainConfig(
-            steps=4000,
-            batch_size=128,
-            lr=1e-3,
-            ema_decay=0.999,
-            log_every=100,
-            snapshot_every=500,
-            checkpoint_every=500,
-        ),
-        main_size="B",
-        cfg_scale=2.0,
-        notes=(
-            "Measured on mnist5k/train, 4000 steps; 500 class-conditional samples (50 per "
-            "digit), 50 Euler steps; judge metrics.get_classifier (99.4% held-out); Frechet "
-            "distance (FD) in its features vs the 500-image held-out split (500 real training "
-            "images: 0.12). Class accuracy at CFG 1 / 1.5 / 2 / 3 and FD: "
-            "S 18/31/43/67%, FD 31.7/24.5/19.0/13.6; "
-            "B 42/69/86/92%, FD 18.7/12.3/9.1/6.8; "
-            "L 49/72/85/92%, FD 16.5/11.1/8.5/6.7. "
-            "B at budget 2 (8000 steps): 67% (CFG 1), 96% (CFG 2), FD 9.4 / 3.9. "
-            "An independent max-pool CNN judge gives B 88% at CFG 1 and 100% at CFG 2: the "
-            "library classifier is noise-sensitive (99.4% -> 37% under N(0, 0.2^2) pixel "
-            "noise), so its accuracy mostly measures how clean the samples are. "
-            "Training speed with 1 thread on the shared 2-core machine: S 11, B 6.4, L 4.4 "
-            "steps/s (6, 10.5 and 15 min for 4000 steps; 2 contended threads were 3-6x slower)."
-        ),
-    ),
-    "gpu": ZooPreset(
-        family="dit",
-        sizes={"S": {}, "B": {}, "L": {}},  # DIT_SIZES: 6/192/3, 12/384/6, 16/512/8, patch 2
-        train=TrainConfig(
-            steps=6000,
-            batch_size=256,
-            lr=2e-4,
-            ema_decay=0.9995,
-            log_every=250,
-            snapshot_every=1000,
-            checkpoint_every=1000,
-            amp=True,
-        ),
-        main_size="B",
-        cfg_scale=2.0,
-        notes=(
-            "Measured on one H200 (bf16, batch 256): DiT-S 23 steps/s (kernel-launch bound), "
-            "class accuracy after 2000 steps 77% at CFG 1, 95% at CFG 2. B and L not measured; "
-            "launch-bound estimates ~12 and ~9 steps/s, i.e. ~8 and ~11 min for 6000 steps."
-        ),
-    ),
-}
+def _preset_from_profile(z: dict[str, Any]) -> ZooPreset:
+    """A ``zoo:`` block of ``profiles/<profile>.yml`` as a :class:`ZooPreset`."""
+    sizes = {k: dict(v or {}) for k, v in z["sizes"].items()}
+    return ZooPreset(
+        family=z["family"],
+        sizes=sizes,
+        train=TrainConfig(**z["train"]),
+        main_size=z.get("main_size", "B"),
+        cfg_scale=float(z.get("cfg_scale", 1.0)),
+        split=z.get("split", "train"),
+        notes=z.get("notes", ""),
+    )
+
+
+#: Each profile's ladder and recipe, from the ``zoo:`` block of ``profiles/<profile>.yml``
+#: (its comments hold the measured figures behind the choices).
+ZOO_PRESETS = ProfileSetting("zoo", _preset_from_profile)
 
 
 def zoo_data(data="mnist5k", latent=None, split: str = "train"):

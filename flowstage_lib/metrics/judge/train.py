@@ -26,12 +26,13 @@ from flowstage_lib.metrics import class_accuracy
 from flowstage_lib.metrics.judge.augment import AugmentConfig, augment_batch
 from flowstage_lib.metrics.judge.networks import build_network
 from flowstage_lib.tooling import cache
+from flowstage_lib.tooling.book import ProfileSetting
 from flowstage_lib.tooling.progress import tqdm
 
 __all__ = ["JUDGE_STEPS", "JudgeConfig", "TrainReport", "train_judge", "get_judge_network"]
 
 #: Optimisation steps per profile (smoke: seconds and a poor judge; cpu/gpu: see the report).
-JUDGE_STEPS = {"smoke": 30, "cpu": 3000, "gpu": 3000}
+JUDGE_STEPS = ProfileSetting("judge_steps")  # ``judge_steps`` in profiles/<profile>.yml
 
 
 @dataclass(frozen=True)
