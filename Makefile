@@ -42,15 +42,18 @@ browser:
 	  || echo "note: could not install chromium + chromium-driver; the browser test will be skipped"
 
 # Lint, every profile's check, the unit tests, then the smoke book: its experiments through
-# `flowstage compute` (the path a GPU node runs), and every notebook under nbval rendering
-# from that cache only (FLOWSTAGE_CACHE_STRICT: a cache miss fails the test).
+# `flowstage compute` (the path a GPU node runs) into a fresh cache, and every notebook under
+# nbval rendering from that cache only (FLOWSTAGE_CACHE_STRICT: a cache miss fails the test).
 test: $(VENV)/.flowstage-test browser
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
 	$(VENV)/bin/flowstage check --profile all
 	$(PY) -m pytest -q tests
-	$(VENV)/bin/flowstage compute --all --profile smoke
-	FLOWSTAGE_CACHE_STRICT=1 FLOWSTAGE_PROFILE=smoke $(PY) -m pytest -q --nbval-lax --nbval-current-env -p no:cacheprovider book
+	rm -rf _build/smoke-compute
+	FLOWSTAGE_CACHE=$(CURDIR)/_build/smoke-compute/cache FLOWSTAGE_RESULTS=$(CURDIR)/_build/smoke-compute/results \
+	  $(VENV)/bin/flowstage compute --all --profile smoke
+	FLOWSTAGE_CACHE=$(CURDIR)/_build/smoke-compute/cache FLOWSTAGE_RESULTS=$(CURDIR)/_build/smoke-compute/results \
+	  FLOWSTAGE_CACHE_STRICT=1 FLOWSTAGE_PROFILE=smoke $(PY) -m pytest -q --nbval-lax --nbval-current-env -p no:cacheprovider book
 
 lint: $(VENV)/.flowstage-test
 	$(VENV)/bin/ruff check . && $(VENV)/bin/ruff format --check .
