@@ -10,7 +10,7 @@ import os
 import tempfile
 from pathlib import Path
 
-__all__ = ["plot", "write_report"]
+__all__ = ["plot", "summary_rows", "write_report"]
 
 
 def _atomic_write(path: Path, data: bytes) -> None:
@@ -65,7 +65,9 @@ def plot(result, path: Path) -> None:
     os.replace(tmp, path)
 
 
-def _summary_rows(d: dict) -> list[tuple[str, str]]:
+def summary_rows(d: dict) -> list[tuple[str, str]]:
+    """(quantity, value [interval]) rows of an analysis JSON ``d``: the crossings, the
+    predicted collapse time, the data scale k and the transferred practices."""
     tn = d["time_name"]
     rows = []
     for key in ("unconditional", "conditional"):
@@ -112,7 +114,7 @@ def write_report(result, out: str | os.PathLike) -> dict:
     plot(result, paths["png"])
     img = base64.b64encode(paths["png"].read_bytes()).decode()
     rows = "".join(
-        f"<tr><td>{html.escape(a)}</td><td>{html.escape(b)}</td></tr>" for a, b in _summary_rows(d)
+        f"<tr><td>{html.escape(a)}</td><td>{html.escape(b)}</td></tr>" for a, b in summary_rows(d)
     )
     note = html.escape(d["transfer"].get("note", ""))
     page = (
