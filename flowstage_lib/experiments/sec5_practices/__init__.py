@@ -12,7 +12,7 @@
 
 from flowstage_lib.experiments._models import model_id
 from flowstage_lib.experiments._shared import summary, transition
-from flowstage_lib.experiments.sec5_practices.closing import all_claims, why_text
+from flowstage_lib.experiments.sec5_practices.closing import all_claims, closing, why_text
 from flowstage_lib.experiments.sec5_practices.figure8_velocity import (
     Figure8,
     figure8,
@@ -127,5 +127,6 @@ __all__ = [
     "figure9_12_comparison",
     "figure10_comparison",
     "all_claims",
+    "closing",
     "why_text",
 ]

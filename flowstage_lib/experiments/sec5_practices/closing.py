@@ -69,3 +69,26 @@ def why_text(
         + "; ".join(f"({i}) {w}" for i, w in enumerate(why, 1))
         + "."
     )
+
+
+def closing(view, profile, T2, T3, c2, c3, f8, f12, floor12, t_tr) -> tuple[pd.DataFrame, str]:
+    """The chapter's closing: every claim of Secs. 4-5 (table), the note on Sec. 4's source,
+    and the counts and the "why our numbers differ" text glued into the conclusion."""
+    from flowstage_lib.experiments._shared import summary
+    from flowstage_lib.experiments.sec5_practices.table3_cfg_interval import n_start0
+
+    table, sec4_note, own = all_claims(view.results, profile)
+    view.show(table, "summary_claims")
+    timing = summary(view)
+    view.show(timing.timing, "timings", floatfmt=".1f")
+    counts = table.verdict.value_counts()
+    near_floor = all(f12.final[k]["fd"] <= 1.25 * floor12[k]["fd"] for k in ("recon", "aligned"))
+    why = why_text(c2.glue["best_s"] == min(T2.by_s), min(T2.by_s), f8.v_end, f8.v_limit,
+                   n_start0(T3), c3.glue["acc_none"], t_tr, T3.better, near_floor)  # fmt: skip
+    view.glue(
+        n_claims_all=len(table), n_repr_all=int(counts.get("reproduced", 0)),
+        n_partly_all=int(counts.get("partly", 0)), n_not_all=int(counts.get("not reproduced", 0)),
+        n_claims5=len(own), n_repr5=int((own.verdict == "reproduced").sum()),
+        total_s=timing.glue["total_s"], why_text=why,
+    )  # fmt: skip
+    return table, sec4_note
