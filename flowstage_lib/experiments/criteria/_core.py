@@ -17,7 +17,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 
-__all__ = ["KINDS", "WORDS", "Verdict", "verdict", "identity_word", "tally"]
+__all__ = ["KINDS", "WORDS", "Verdict", "verdict", "identity_word", "tally", "both_judges"]
 
 KINDS = ("identity", "model")
 # Verdict words. "checked" / "failed" are for identities; the rest for model claims.
@@ -64,6 +64,34 @@ def verdict(flags: Mapping[str, bool] | Iterable[bool]) -> str:
     if n == len(values):
         return "reproduced"
     return "partly" if n else "not reproduced"
+
+
+#: Model-claim words from strongest to weakest (:func:`both_judges` keeps the weaker).
+_ORDER = ("reproduced", "partly", "not reproduced")
+
+
+def both_judges(by_judge: Mapping[str, Verdict]) -> Verdict:
+    """One model claim judged under several judges: it counts only as far as *all* agree.
+
+    ``by_judge``: {judge name: the claim's Verdict under that judge} (same claim id, kind
+    ``"model"``). The result keeps the weakest word (reproduced > partly > not reproduced), so
+    a claim is reproduced only when every judge says so (issue 13, item 2); the evidence lists
+    each judge's word and evidence.
+    """
+    vs = list(by_judge.values())
+    if not vs:
+        raise ValueError("both_judges() needs at least one judge's verdict")
+    ids = {v.claim_id for v in vs}
+    if len(ids) != 1:
+        raise ValueError(f"verdicts of different claims: {sorted(ids)}")
+    bad = [v.verdict for v in vs if v.kind != "model" or v.verdict not in _ORDER]
+    if bad:
+        raise ValueError(f"both_judges() combines model-claim verdicts only, got {bad}")
+    word = max((v.verdict for v in vs), key=_ORDER.index)
+    evidence = "; ".join(
+        f"judge {name}: {v.verdict} ({v.evidence})" for name, v in by_judge.items()
+    )
+    return Verdict(vs[0].claim_id, "model", word, vs[0].test, evidence)
 
 
 def identity_word(ok: bool) -> str:
