@@ -18,6 +18,7 @@ __all__ = [
     "balanced_labels",
     "Transition",
     "transition",
+    "transition_interval",
     "Comparison",
     "Summary",
     "summary",
@@ -31,16 +32,26 @@ class Transition:
     Attributes:
         t: (T,) the time grid; top1: (T,) the mean top-1 posterior weight on it.
         crossings: {level: first t where top1 >= level} (NaN if never).
+        intervals: {level: (low, high)} 95% bootstrap interval of each crossing over the
+            queries (:func:`transition_interval`; empty when not computed).
     """
 
     t: list[float]
     top1: list[float]
     crossings: dict[float, float] = field(default_factory=dict)
+    intervals: dict[float, tuple[float, float]] = field(default_factory=dict)
 
     @property
     def t09(self) -> float:
         """t_0.9: our navigation -> refinement transition."""
         return float(self.crossings[0.9])
+
+    @property
+    def t09_interval(self) -> tuple[float, float]:
+        """(low, high) 95% bootstrap interval of :attr:`t09` over the oracle queries."""
+        if 0.9 not in self.intervals:
+            raise ValueError("this Transition has no intervals: use transition(..., n_boot=...)")
+        return self.intervals[0.9]
 
 
 def transition(
@@ -50,15 +61,69 @@ def transition(
     n_t_log: int = 24,
     n_t_lin: int = 16,
     levels: Iterable[float] = (0.5, 0.9, 0.99),
+    n_boot: int = 0,
 ) -> Transition:
     """Our transition on ``data`` (cached by :func:`flowstage_lib.experiments.curves.curves_for`
-    on the grid :func:`flowstage_lib.experiments.curves.t_grid` ``(n_t_log, n_t_lin)``)."""
+    on the grid :func:`flowstage_lib.experiments.curves.t_grid` ``(n_t_log, n_t_lin)``), with
+    bootstrap intervals of the crossings when ``n_boot`` > 0 (:func:`transition_interval`)."""
     from flowstage_lib.experiments import curves
     from flowstage_lib.oracle.transition import crossing_times
 
-    c = curves.curves_for(data, curves.t_grid(n_t_log, n_t_lin), n_queries, seed)
+    grid = curves.t_grid(n_t_log, n_t_lin)
+    c = curves.curves_for(data, grid, n_queries, seed)
     t, top1 = list(c["t"]), list(c["top1"])
-    return Transition(t, top1, crossing_times(c["t"], c["top1"], tuple(levels)))
+    iv = transition_interval(data, grid, n_queries, seed, levels, n_boot) if n_boot else {}
+    return Transition(t, top1, crossing_times(c["t"], c["top1"], tuple(levels)), iv)
+
+
+def transition_interval(
+    data, t, n_queries: int, seed: int, levels: Iterable[float] = (0.9,), n_boot: int = 200
+) -> dict[float, tuple[float, float]]:
+    """95% bootstrap intervals of the class-conditional crossings over the oracle queries.
+
+    The per-query top-1 curves come from the streaming oracle of ``flowstage analyze``
+    (:func:`flowstage_lib.analyze.curves.query_stats`: ``n_queries / K`` queries per class,
+    posterior over that class's rows, the float32 kernel with a float64 merge); queries are
+    resampled with replacement (:func:`flowstage_lib.analyze.curves.bootstrap_crossings`).
+    The query draw differs from :func:`flowstage_lib.experiments.curves.curves_for`'s, so the
+    interval is an independent measure of the crossing's spread, not a re-run of it.
+
+    Args:
+        data: :class:`flowstage_lib.data.ImageData` (x (N, C, H, W), labels y (N,)).
+        t: (T,) times; n_queries: total queries (split evenly over the K classes).
+
+    Returns:
+        {level: (low, high)} (NaN when fewer than half of the resamples cross).
+    """
+    import numpy as np
+
+    from flowstage_lib.analyze.core import reference_stats
+    from flowstage_lib.analyze.curves import QueryStats, bootstrap_crossings, query_stats
+    from flowstage_lib.analyze.stream import label_index, open_data
+    from flowstage_lib.tooling.cache import cached
+
+    levels = tuple(float(v) for v in levels)
+    if n_boot < 2:
+        raise ValueError(f"n_boot must be >= 2, got {n_boot}")
+
+    def compute() -> dict:
+        x = data.x.flatten(1).double().numpy()  # (N, D)
+        source = open_data(x)
+        _, index = label_index(data.y.numpy(), source.n)
+        mu, _, _ = reference_stats(source)
+        per = max(2, -(-n_queries // len(index.classes)))
+        grid = np.asarray(t, dtype=np.float64)
+        qs = QueryStats.concat(
+            [query_stats(source, grid, per, seed * 1_000_003 + int(c), mu, rows=index.rows(int(c)))
+             for c in index.classes]
+        )  # fmt: skip
+        res = bootstrap_crossings(grid, qs.top1, levels, n_boot, seed)
+        return {str(lv): [res[lv][1], res[lv][2]] for lv in levels}
+
+    params = {"data": data.x, "labels": data.y, "t": [float(v) for v in t], "n_queries": n_queries}
+    params.update(seed=seed, levels=list(levels), n_boot=n_boot)
+    blob = cached("transition_interval", params, compute)
+    return {lv: (float(blob[str(lv)][0]), float(blob[str(lv)][1])) for lv in levels}
 
 
 @dataclass
