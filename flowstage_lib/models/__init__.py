@@ -15,6 +15,9 @@ unconditional and ignores ``y`` (``None`` is accepted).
 - :mod:`.spec`: :class:`ModelSpec` + :func:`build_model` (a hashable description, what the cache
   keys on), :func:`count_params`, :func:`eval_mode`, :func:`module_fingerprint`,
   :func:`default_device`.
+- :mod:`.precondition`: :class:`Preconditioned` (unit-scale input / output for a model trained
+  on data scaled by k, the calibrated setting of issue 14; built by :func:`build_model` when
+  ``ModelSpec.sigma_data > 0``), :func:`data_rms`.
 - :mod:`.autoencoder` and :mod:`.latent`: the autoencoder latent spaces of Figs. 9 and 12
   (imported from their modules: ``from flowstage_lib.models.latent import train_autoencoder``).
 """
@@ -22,6 +25,7 @@ unconditional and ignores ``y`` (``None`` is accepted).
 from flowstage_lib.models.conditioning import timestep_embedding
 from flowstage_lib.models.dit import DIT_SIZES, DiT
 from flowstage_lib.models.mlp import MLP_SIZES, TINY_SIZES, MLPFlow, TinyMLP
+from flowstage_lib.models.precondition import Preconditioned, data_rms
 from flowstage_lib.models.spec import (
     ModelSpec,
     build_model,
@@ -38,6 +42,8 @@ __all__ = [
     "DiT",
     "MLPFlow",
     "TinyMLP",
+    "Preconditioned",
+    "data_rms",
     "ModelSpec",
     "build_model",
     "count_params",

@@ -5,6 +5,7 @@ fingerprint (:func:`module_fingerprint`) and the one :func:`default_device`."""
 from __future__ import annotations
 
 import hashlib
+import math
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
@@ -15,6 +16,7 @@ from torch import nn
 
 from flowstage_lib.models.dit import DIT_SIZES, DiT
 from flowstage_lib.models.mlp import MLP_SIZES, TINY_SIZES, MLPFlow, TinyMLP
+from flowstage_lib.models.precondition import Preconditioned
 from flowstage_lib.tooling import cache
 
 __all__ = [
@@ -70,6 +72,12 @@ class ModelSpec:
         input_shape: per-sample shape, e.g. (1, 28, 28).
         num_classes: real classes (0 = unconditional); the null class is ``num_classes``.
         overrides: keyword arguments that replace the ladder's entries (e.g. ``{"depth": 2}``).
+        data_scale: k, the factor the training data are multiplied by (the calibrated setting
+            of issue 14: samples live in k-space and are divided by k before scoring).
+        sigma_data: root mean square per coordinate of the unscaled data; > 0 wraps the
+            network in :class:`~flowstage_lib.models.precondition.Preconditioned` (unit-scale
+            input and output), 0 = no preconditioning. At the defaults (k = 1, 0) the spec,
+            its dict and so every cache key are those of a spec without these fields.
     """
 
     family: str = "mlp"  # "dit" | "mlp" | "tiny"
@@ -77,6 +85,8 @@ class ModelSpec:
     input_shape: tuple[int, ...] = (1, 28, 28)
     num_classes: int = 10  # 0 = unconditional
     overrides: dict = field(default_factory=dict)  # e.g. {"width": 256}
+    data_scale: float = 1.0  # k: trained on k * x1 (issue 14)
+    sigma_data: float = 0.0  # > 0: preconditioned (models/precondition.py); 0 = plain
 
     def __post_init__(self):
         if self.family not in _FAMILIES:
@@ -84,21 +94,40 @@ class ModelSpec:
         if self.size not in _FAMILIES[self.family][1]:
             raise ValueError(f"unknown {self.family} size {self.size!r}")
         object.__setattr__(self, "input_shape", tuple(int(s) for s in self.input_shape))
+        for name in ("data_scale", "sigma_data"):
+            v = getattr(self, name)
+            if isinstance(v, bool) or not isinstance(v, (int, float)):
+                raise TypeError(f"ModelSpec.{name} must be a real number, got {v!r}")
+            object.__setattr__(self, name, float(v))
+        if not (math.isfinite(self.data_scale) and self.data_scale > 0):
+            raise ValueError(f"ModelSpec.data_scale must be finite and > 0, got {self.data_scale}")
+        if not (math.isfinite(self.sigma_data) and self.sigma_data >= 0):
+            raise ValueError(f"ModelSpec.sigma_data must be finite and >= 0, got {self.sigma_data}")
 
     def kwargs(self) -> dict[str, Any]:
         """The constructor keyword arguments: the ladder entry updated by ``overrides``."""
         return {**_FAMILIES[self.family][1][self.size], **self.overrides}
 
     def to_dict(self) -> dict[str, Any]:
+        """The spec as plain data (the cache keys' view): ``data_scale`` / ``sigma_data`` appear
+        only when they differ from 1 / 0, so a native spec keys exactly as before them."""
         d = asdict(self)
         d["input_shape"] = list(self.input_shape)
+        if d["data_scale"] == 1.0:
+            del d["data_scale"]
+        if d["sigma_data"] == 0.0:
+            del d["sigma_data"]
         return d
 
 
 def build_model(spec: ModelSpec) -> nn.Module:
-    """Build the network of ``spec`` (on CPU, float32, train mode)."""
+    """Build the network of ``spec`` (on CPU, float32, train mode); preconditioned
+    (:class:`~flowstage_lib.models.precondition.Preconditioned`) when ``spec.sigma_data > 0``."""
     cls, _ = _FAMILIES[spec.family]
-    return cls(spec.input_shape, num_classes=spec.num_classes, **spec.kwargs())
+    net = cls(spec.input_shape, num_classes=spec.num_classes, **spec.kwargs())
+    if spec.sigma_data > 0:
+        return Preconditioned(net, spec.data_scale, spec.sigma_data)
+    return net
 
 
 def count_params(model: nn.Module, trainable_only: bool = False) -> int:

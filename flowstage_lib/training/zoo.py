@@ -18,6 +18,13 @@ Profiles (:data:`ZOO_PRESETS`):
 Compute budgets (Fig. 7b / 9: "longer = lower loss in refinement"): ``budget=k`` trains
 ``k x`` the preset's steps, and it *continues* the ``(k-1) x`` run (constant learning rate,
 identical random stream): the 1x model is exactly the 1x-step state of the 2x run.
+
+The calibrated setting (issue 14): ``get_model(..., data_scale=k)`` trains on k x1
+(:func:`~flowstage_lib.data.scale_data`) a model preconditioned to unit-scale input and output
+(:class:`~flowstage_lib.models.Preconditioned`, ``sigma_data`` = the RMS of the unscaled
+training set); its samples live in k-space and go through
+:func:`~flowstage_lib.data.calibrated_decode` (``zoo_decode``) before they are scored.
+``data_scale=None`` (the default) is the native setting, unchanged.
 """
 
 from __future__ import annotations
@@ -25,11 +32,20 @@ from __future__ import annotations
 from dataclasses import dataclass, replace
 from typing import Any
 
-from flowstage_lib.models import ModelSpec
+from flowstage_lib.data.scaled import CalibratedDecode, calibrated_decode, scale_data
+from flowstage_lib.models import ModelSpec, data_rms
 from flowstage_lib.tooling.book import ProfileSetting
 from flowstage_lib.training.trainer import TrainConfig, TrainResult, load_or_train
 
-__all__ = ["ZooPreset", "ZOO_PRESETS", "zoo_data", "zoo_spec", "zoo_config", "get_model"]
+__all__ = [
+    "ZooPreset",
+    "ZOO_PRESETS",
+    "zoo_data",
+    "zoo_spec",
+    "zoo_config",
+    "zoo_decode",
+    "get_model",
+]
 
 
 @dataclass(frozen=True)
@@ -102,8 +118,11 @@ def zoo_data(data="mnist5k", latent=None, split: str = "train"):
     raise TypeError(f"latent must be None, a str, a LatentSpace or a callable, got {latent!r}")
 
 
-def zoo_spec(profile: str, size: str, data) -> ModelSpec:
-    """The :class:`~flowstage_lib.models.ModelSpec` of ``profile``'s ``size`` for ``data``."""
+def zoo_spec(
+    profile: str, size: str, data, data_scale: float = 1.0, sigma_data: float = 0.0
+) -> ModelSpec:
+    """The :class:`~flowstage_lib.models.ModelSpec` of ``profile``'s ``size`` for ``data``
+    (``data_scale`` / ``sigma_data``: see :class:`~flowstage_lib.models.ModelSpec`)."""
     p = _preset(profile)
     if size not in p.sizes:
         raise ValueError(f"profile {profile!r} has sizes {list(p.sizes)}, not {size!r}")
@@ -113,6 +132,8 @@ def zoo_spec(profile: str, size: str, data) -> ModelSpec:
         input_shape=tuple(data.x.shape[1:]),
         num_classes=int(data.num_classes),
         overrides=dict(p.sizes[size]),
+        data_scale=data_scale,
+        sigma_data=sigma_data,
     )
 
 
@@ -138,6 +159,7 @@ def get_model(
     data="mnist5k",
     latent=None,
     progress: bool = True,
+    data_scale: float | None = None,
 ) -> TrainResult:
     """A zoo model, trained once (cached) and shared by every notebook.
 
@@ -151,6 +173,11 @@ def get_model(
         data: data set name (its ``split`` of the preset) or an ``ImageData``.
         latent: see :func:`zoo_data` (Fig. 9 / 12: ``"recon"`` vs ``"aligned"``).
         progress: tqdm bars.
+        data_scale: None (native setting, as before) or k > 0: train on k x1 (the training set,
+            latents included, multiplied by k) a preconditioned model (``spec.data_scale = k``,
+            ``spec.sigma_data`` = RMS of the unscaled set); its samples are in k-space: score
+            them through ``zoo_decode(result)``. k = 1 gives the preconditioned native model
+            (not the same as None). The cache key changes with k.
 
     Returns:
         :class:`~flowstage_lib.training.TrainResult` (EMA model in eval mode, history with the
@@ -158,8 +185,23 @@ def get_model(
     """
     p = _preset(profile)
     ds = zoo_data(data, latent, p.split)
-    spec = zoo_spec(profile, size, ds)
+    k, sigma = 1.0, 0.0  # native: today's spec and cache keys
+    if data_scale is not None:
+        sigma = data_rms(ds.x)  # RMS of the unscaled set
+        ds = scale_data(ds, data_scale)  # checks data_scale
+        k = float(data_scale)
+    spec = zoo_spec(profile, size, ds, data_scale=k, sigma_data=sigma)
     result = None
     for b in range(1, int(budget) + 1):  # each budget's end state is kept in the cache
         result = load_or_train(spec, ds, zoo_config(profile, target, b), progress=progress)
     return result
+
+
+def zoo_decode(result: TrainResult, then=None) -> CalibratedDecode | None:
+    """What maps ``result``'s samples to what is scored: None for a native model without
+    ``then`` (samples are pixels), else ``x / k`` then ``then`` (a latent decoder), with k =
+    ``result.spec.data_scale`` (1 for a native model)."""
+    k = result.spec.data_scale if result.spec is not None else 1.0
+    if k == 1.0 and then is None:
+        return None
+    return calibrated_decode(k, then)
