@@ -147,7 +147,9 @@ def native_on_mapped_grid(
         if id_nat is None or id_cal is None:
             raise ValueError("describe is required when a model is a velocity, not a network")
         describe = {"native": id_nat, "calibrated": id_cal}
-    g_cal = torch.tensor(check_grid(uniform_grid(n_steps) if grid is None else grid))
+    g_cal = torch.tensor(
+        check_grid(uniform_grid(n_steps) if grid is None else grid), dtype=torch.float64
+    )
     g_nat = timestep_shift(g_cal, k)  # (n_steps + 1,) float64
     a, b = (float(v) for v in cfg_interval)
     i_nat = (float(timestep_shift(a, k)), float(timestep_shift(b, k)))
