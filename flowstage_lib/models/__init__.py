@@ -15,11 +15,11 @@ unconditional and ignores ``y`` (``None`` is accepted).
 - :mod:`.spec`: :class:`ModelSpec` + :func:`build_model` (a hashable description, what the cache
   keys on), :func:`count_params`, :func:`eval_mode`, :func:`module_fingerprint`,
   :func:`default_device`.
+- :mod:`.autoencoder` and :mod:`.latent`: the autoencoder latent spaces of Figs. 9 and 12
+  (imported from their modules: ``from flowstage_lib.models.latent import train_autoencoder``).
 - :mod:`.precondition`: :class:`Preconditioned` (unit-scale input / output for a model trained
   on data scaled by k, the calibrated setting of issue 14; built by :func:`build_model` when
   ``ModelSpec.sigma_data > 0``), :func:`data_rms`.
-- :mod:`.autoencoder` and :mod:`.latent`: the autoencoder latent spaces of Figs. 9 and 12
-  (imported from their modules: ``from flowstage_lib.models.latent import train_autoencoder``).
 """
 
 from flowstage_lib.models.conditioning import timestep_embedding

@@ -26,10 +26,14 @@ The preconditioned velocity is
 with F the plain network (:func:`flowstage_lib.models.build_model` without preconditioning).
 Its input has unit mean square at every t (s(0) = 1: pure noise is passed as is;
 s(t -> 1) = k r: the data enter as x1 / r), and F's regression target (k x1 - x0) / c_out has
-unit mean square. The trainer's loss is MSE(v, k x1 - x0) = c_out^2 MSE(F, target / c_out):
-a constant factor, which AdamW does not see (it is invariant to the gradient's scale up to
-its eps); the gradient clipping threshold, however, acts c_out^2 times earlier (see the
-report of issue 14). Cost: two elementwise products per call.
+unit mean square. The loss: MSE(v, k x1 - x0) = c_out^2 MSE(F, (k x1 - x0) / c_out). AdamW
+does not see a constant factor, but the trainer's gradient clipping (norm 1.0, Table 4) does:
+without a weight every step of a k = 4.25 MNIST run is clipped (its gradients are ~18x those
+of the unit-scale loss; ``benchmarks/bench_precondition.py``). So the module carries EDM's loss
+weight lambda = 1 / c_out^2 (``loss_weight``), which the trainer multiplies into the MSE: the
+optimized loss is the unit-scale MSE of F, the same problem as the native one. (The logged
+``loss`` is that weighted loss; the per-t bin losses stay in velocity units.) Cost: two
+elementwise products per call.
 """
 
 from __future__ import annotations
@@ -78,6 +82,7 @@ class Preconditioned(nn.Module):
 
     Same call signature and attributes (``input_shape``, ``num_classes``) as the wrapped
     network; its weights are ``net.*`` in the state dict. No buffers: the scales are numbers.
+    ``loss_weight`` = 1 / c_out^2 is the trainer's weight of the MSE (module docstring).
 
     Args:
         net: a flow network ``net(x (B, *shape), t (B,), y) -> (B, *shape)``.
@@ -91,6 +96,7 @@ class Preconditioned(nn.Module):
         self.data_scale = _positive(data_scale, "data_scale")
         self.sigma_data = _positive(sigma_data, "sigma_data")
         self.c_out = output_scale(self.data_scale, self.sigma_data)
+        self.loss_weight = 1.0 / self.c_out**2  # EDM's lambda: the unit-scale MSE of net
         self.input_shape = tuple(getattr(net, "input_shape", ()))
         self.num_classes = getattr(net, "num_classes", 0)
 

@@ -233,7 +233,7 @@ def _step(seg: _Segment, st: TrainState, bar) -> None:
     with torch.autocast(seg.device.type, dtype=torch.bfloat16, enabled=seg.amp):
         pred = st.model(x_t, t, y)  # (B, *shape)
     pred = pred.float()
-    loss = F.mse_loss(pred, target)
+    loss = F.mse_loss(pred, target) * getattr(st.model, "loss_weight", 1.0)  # Preconditioned
     st.opt.zero_grad(set_to_none=True)
     loss.backward()
     if cfg.grad_clip > 0:

@@ -113,3 +113,21 @@ def test_preconditioned_forward_and_interfaces():
     v = ModelVelocity(m)(x, t, y)
     assert torch.allclose(v, want, rtol=1e-6, atol=1e-6)
     assert CFGVelocity(m, 2.0)(x, t, y).shape == x.shape
+
+
+@pytest.mark.parametrize("sigma", [0.0, 0.5])
+def test_trainer_optimizes_the_unit_scale_loss(monkeypatch, sigma):
+    """The logged (optimized) loss of a preconditioned model is the velocity MSE / c_out^2
+    (the per-t bin losses stay in velocity units); a plain model's is the MSE itself."""
+    monkeypatch.setenv("FLOWSTAGE_NO_CACHE", "1")
+    from flowstage_lib.training import train
+
+    spec = ModelSpec(**SMALL, overrides=OVR, data_scale=3.0, sigma_data=sigma)
+    data = type("D", (), {"x": 3.0 * _Data.x, "y": _Data.y, "num_classes": 3})
+    cfg = TrainConfig(steps=1, batch_size=64, log_every=1, log_oracle=False, device="cpu")
+    h = train(spec, data, cfg, progress=False).history
+    cnt = torch.tensor(h["bin_count"][0], dtype=torch.float64)
+    per_bin = torch.tensor(h["bin_loss_cfm"][0], dtype=torch.float64).nan_to_num()
+    mse = float((cnt * per_bin).sum() / cnt.sum())  # the step's velocity MSE
+    weight = 1.0 / (1.5**2 + 1.0) if sigma else 1.0  # 1 / c_out^2, (k sigma)^2 = 2.25
+    assert h["loss"][0] == pytest.approx(weight * mse, rel=1e-5)
