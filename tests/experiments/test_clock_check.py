@@ -155,3 +155,12 @@ def test_zoo_calibrated_model_and_cross_check():
     assert torch.equal(pair.native["y"], pair.calibrated["y"])
     with pytest.raises(ValueError, match="native must be a k = 1"):
         native_on_mapped_grid(cal, cal, n=6, shape=(1, 2, 2), num_classes=3)
+
+
+def test_mapped_interval_must_guide_the_same_steps():
+    from flowstage_lib.experiments.clock_check import _same_guided_steps
+
+    g = [0.0, 0.1, 0.2, 1.0]
+    _same_guided_steps(g, g, (0.1, 0.2), (0.1, 0.2))  # same steps: fine
+    with pytest.raises(ValueError, match="cfg_interval"):  # rounding put 0.1 just inside
+        _same_guided_steps(g, g, (0.10000000000000002, 0.2), (0.1, 0.2))
