@@ -12,8 +12,6 @@
 with ``execute_notebooks: off``, warnings as errors): nothing runs twice. A section whose
 staged notebook was executed from the same notebook, parameters and library source is not run
 again, so a build killed midway resumes from the finished sections.
-
-``--device D`` (= ``FLOWSTAGE_DEVICE=D``): where it runs and what keys hold (:mod:`.devices`).
 """
 
 from __future__ import annotations
@@ -322,10 +320,12 @@ def _parser() -> argparse.ArgumentParser:
 
 
 def _custom_results(overrides: dict[str, Any]) -> None:
-    """Results of a run with overrides never overwrite the profile's results."""
+    """Results of a run with overrides never overwrite the profile's: ``<results>/custom-<hash>``
+    (``<results>``: ``$FLOWSTAGE_RESULTS`` or ``<repo>/results``)."""
     if overrides:
-        tag = hashlib.sha256(json.dumps(overrides, sort_keys=True).encode()).hexdigest()
-        os.environ["FLOWSTAGE_RESULTS"] = str(REPO_ROOT / "results" / f"custom-{tag[:8]}")
+        tag = hashlib.sha256(json.dumps(overrides, sort_keys=True).encode()).hexdigest()[:8]
+        root = os.environ.get("FLOWSTAGE_RESULTS", str(REPO_ROOT / "results"))
+        os.environ["FLOWSTAGE_RESULTS"] = str(Path(root) / f"custom-{tag}")
 
 
 def _compute(args) -> None:
