@@ -2,6 +2,8 @@
 profile computed on a GPU is found by a CPU-only machine rendering the gpu profile; an explicit
 --device / FLOWSTAGE_DEVICE runs and keys on that device instead."""
 
+import json
+import os
 import sys
 import types
 
@@ -165,7 +167,7 @@ def test_cli_device_errors_are_one_line(monkeypatch, capsys, text, match):
     err = capsys.readouterr().err
     assert err.startswith("flowstage: error: --device ") and match in err
     assert err.count("\n") == 1
-    assert devices.DEVICE_ENV not in __import__("os").environ  # restored
+    assert devices.DEVICE_ENV not in os.environ  # restored
 
 
 def test_compute_keys_on_the_profile_and_records_both_devices(monkeypatch, tmp_path):
@@ -177,9 +179,7 @@ def test_compute_keys_on_the_profile_and_records_both_devices(monkeypatch, tmp_p
     monkeypatch.setitem(compute.COMPUTE, "explorer", fake.__name__)
     compute.compute_section("explorer", "gpu")
     assert seen == [("cuda", "cpu")]  # keys: the gpu profile's; work: this CPU machine
-    assert devices.PROFILE_ENV not in __import__("os").environ  # restored afterwards
-    import json
-
+    assert devices.PROFILE_ENV not in os.environ  # restored afterwards
     prov = json.loads((tmp_path / "results" / "gpu" / "explorer" / "provenance.json").read_text())
     assert prov["compute"]["key_device"] == "cuda"
     assert prov["compute"]["device"].startswith("cpu")
