@@ -25,8 +25,8 @@ def test_tiny_sizes_are_overrides_of_the_gpu_quick_section():
     assert {TINY[i] for i in range(1, len(TINY), 3)} <= set(load_profile("gpu-quick")["explorer"])
 
 
+@pytest.mark.slow  # 16-75 s on the shared 2-core machine (interpreters with torch, an explorer)
 def test_gpu_quick_script_runs_the_compute_path_on_the_cpu(tmp_path):
-    """~16 s on the shared 2-core machine (two interpreters with torch, a tiny explorer)."""
     run = subprocess.run(
         [str(SCRIPT), str(tmp_path), "explorer", *TINY, "--device", "cpu"],
         env=_env(), capture_output=True, text=True, timeout=600,
