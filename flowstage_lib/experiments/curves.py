@@ -23,6 +23,7 @@ from flowstage_lib.oracle import OracleVelocity
 from flowstage_lib.oracle.transition import crossing_times, stage_curves
 from flowstage_lib.path import log_linear_grid as t_grid  # the grid of the stage curves
 from flowstage_lib.tooling.cache import cached
+from flowstage_lib.tooling.devices import key_device
 
 __all__ = ["LEVELS", "DATA_SEED_OFFSET", "t_grid", "curves_for", "synthetic_curves", "crossings"]
 
@@ -74,7 +75,8 @@ def curves_for(
     """Cached Fig. 2 curves of one data set: MSE(u*, x1 - x0), mean top-1 posterior weight and
     entropy along ``t`` (class-conditional oracle by default: N = images per class).
 
-    The cache key holds the data's fingerprint, t, n_queries, seed, conditioning and device.
+    The cache key holds the data's fingerprint, t, n_queries, seed, conditioning and the requested
+    device (:func:`~flowstage_lib.tooling.devices.key_device`: the profile's, not the machine's).
 
     Returns:
         a curve dict (see the module docstring), lists of length T = len(t).
@@ -87,7 +89,7 @@ def curves_for(
         "n_queries": n_queries,
         "seed": seed,
         "conditional": conditional,
-        "device": device.type,
+        "device": key_device(),
     }
     return cached(
         "stage_curves", params, lambda: _curves(data, t, n_queries, seed, conditional, device)
@@ -123,7 +125,7 @@ def synthetic_curves(
         "t": list(t),
         "n_queries": n_queries,
         "seed": seed,
-        "device": device.type,
+        "device": key_device(),
     }
 
     def compute() -> dict:

@@ -25,6 +25,7 @@ import torch.nn.functional as F
 from flowstage_lib.data import ImageData, heldout_for, load_dataset
 from flowstage_lib.models import default_device, eval_mode
 from flowstage_lib.tooling import cache
+from flowstage_lib.tooling.devices import key_device
 from flowstage_lib.tooling.progress import tqdm
 
 __all__ = [
@@ -258,7 +259,7 @@ def get_classifier(
     if test is None:
         test = _default_test(data)
     device = default_device()
-    params = _classifier_key(data, heldout, test, device)
+    params = _classifier_key(data, heldout, test)
     params.update({"steps": steps, "seed": seed, "batch_size": batch_size, "lr": lr})
     params.update({"width": width, "augmentation": augmentation})
 
@@ -290,8 +291,9 @@ def get_classifier(
     return model.to(device).eval(), ClassifierReport(**blob["report"])
 
 
-def _classifier_key(data: ImageData, heldout, test, device: torch.device) -> dict:
-    """The cache key of the data a classifier is trained and measured on."""
+def _classifier_key(data: ImageData, heldout, test) -> dict:
+    """The cache key of the data a classifier is trained and measured on (and the requested
+    device, :func:`~flowstage_lib.tooling.devices.key_device`)."""
     return {
         "data": cache.tensor_fingerprint(data.x),
         "labels": cache.tensor_fingerprint(data.y),
@@ -300,7 +302,7 @@ def _classifier_key(data: ImageData, heldout, test, device: torch.device) -> dic
         "kind": data.kind,
         "heldout": cache.tensor_fingerprint(heldout.x) if heldout is not None else None,
         "test": cache.tensor_fingerprint(test.x) if test is not None else None,
-        "device": device.type,
+        "device": key_device(),  # the profile's device, not this machine's
     }
 
 

@@ -14,7 +14,7 @@ unconditional and ignores ``y`` (``None`` is accepted).
 - :mod:`.conditioning`: time / class embeddings and adaLN modulation shared by all three.
 - :mod:`.spec`: :class:`ModelSpec` + :func:`build_model` (a hashable description, what the cache
   keys on), :func:`count_params`, :func:`eval_mode`, :func:`module_fingerprint`,
-  :func:`default_device`.
+  :func:`default_device`, :func:`bf16_autocast` (the forward on CUDA; never the oracle).
 - :mod:`.autoencoder` and :mod:`.latent`: the autoencoder latent spaces of Figs. 9 and 12
   (imported from their modules: ``from flowstage_lib.models.latent import train_autoencoder``).
 - :mod:`.precondition`: :class:`Preconditioned` (unit-scale input / output for a model trained
@@ -28,6 +28,7 @@ from flowstage_lib.models.mlp import MLP_SIZES, TINY_SIZES, MLPFlow, TinyMLP
 from flowstage_lib.models.precondition import Preconditioned, data_rms
 from flowstage_lib.models.spec import (
     ModelSpec,
+    bf16_autocast,
     build_model,
     count_params,
     default_device,
@@ -50,5 +51,6 @@ __all__ = [
     "timestep_embedding",
     "default_device",
     "eval_mode",
+    "bf16_autocast",
     "module_fingerprint",
 ]

@@ -37,6 +37,7 @@ from flowstage_lib.metrics import FeatureClassifier, get_classifier
 from flowstage_lib.models.autoencoder import Autoencoder, alignment_loss
 from flowstage_lib.models.spec import default_device, module_fingerprint
 from flowstage_lib.tooling import cache
+from flowstage_lib.tooling.devices import key_device
 from flowstage_lib.tooling.progress import tqdm
 
 __all__ = [
@@ -345,7 +346,7 @@ def train_autoencoder(
         **asdict(s),
         "align_weight": align_weight if kind == "aligned" else None,
         "margins": list(margins) if kind == "aligned" else None,
-        "device": device.type,
+        "device": key_device(),  # the profile's device, not this machine's
     }
 
     def compute() -> dict:

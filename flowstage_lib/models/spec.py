@@ -7,7 +7,7 @@ from __future__ import annotations
 import hashlib
 import math
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager, nullcontext
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
@@ -18,6 +18,7 @@ from flowstage_lib.models.dit import DIT_SIZES, DiT
 from flowstage_lib.models.mlp import MLP_SIZES, TINY_SIZES, MLPFlow, TinyMLP
 from flowstage_lib.models.precondition import Preconditioned
 from flowstage_lib.tooling import cache
+from flowstage_lib.tooling.devices import run_device
 
 __all__ = [
     "ModelSpec",
@@ -25,13 +26,26 @@ __all__ = [
     "count_params",
     "default_device",
     "eval_mode",
+    "bf16_autocast",
     "module_fingerprint",
 ]
 
 
 def default_device() -> torch.device:
-    """CUDA when available, else CPU (everything in the library runs on CPU)."""
-    return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    """Where the library runs: ``$FLOWSTAGE_DEVICE`` when set (``--device``), else CUDA when
+    available, else CPU (everything in the library runs on CPU). Cache keys hold
+    :func:`~flowstage_lib.tooling.devices.key_device` instead, the profile's device."""
+    return run_device()
+
+
+def bf16_autocast(device: torch.device | str, enabled: bool = True) -> AbstractContextManager:
+    """bf16 autocast for a network's forward on CUDA; on any other device (the CPU) nothing:
+    the forward stays fp32, exactly as without it. Wrap only networks, never the oracle
+    (its logits need fp32 / fp64: Theorem 2.1's softmax loses precision as t -> 1)."""
+    device = torch.device(device)
+    if enabled and device.type == "cuda":
+        return torch.autocast("cuda", dtype=torch.bfloat16)
+    return nullcontext()
 
 
 @contextmanager

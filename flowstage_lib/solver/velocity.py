@@ -14,7 +14,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from flowstage_lib.models import eval_mode
+from flowstage_lib.models import bf16_autocast, eval_mode
 
 __all__ = ["VelocityFn", "ModelVelocity", "as_velocity"]
 
@@ -71,20 +71,23 @@ def _reset(velocity_fn) -> None:
 
 
 class ModelVelocity:
-    """A network as a velocity function (no grad, float32 inside, evaluated in eval mode; the
-    caller's train/eval mode is restored after every call).
+    """A network as a velocity function (no grad, float32 in and out, evaluated in eval mode;
+    the caller's train/eval mode is restored after every call). On CUDA the forward runs under
+    bf16 autocast unless ``amp=False`` (as in training, ``TrainConfig.amp``); on the CPU it is
+    plain fp32. The sampler's state x stays in x's dtype either way.
 
     ``y = None`` asks a class-conditional model for its unconditional (null-class) velocity.
     """
 
-    def __init__(self, model: nn.Module):
+    def __init__(self, model: nn.Module, amp: bool = True):
         self.model = model
+        self.amp = bool(amp)
         self.num_classes = getattr(model, "num_classes", 0)
 
     @torch.no_grad()
     def __call__(self, x: torch.Tensor, t: torch.Tensor, y: torch.Tensor | None = None):
         dev = next(self.model.parameters()).device
-        with eval_mode(self.model):
+        with eval_mode(self.model), bf16_autocast(dev, self.amp):
             v = self.model(x.to(dev, torch.float32), t.to(dev, torch.float32), y)
         return v.to(device=x.device, dtype=x.dtype)
 

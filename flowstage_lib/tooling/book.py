@@ -3,7 +3,7 @@
 Every section notebook has a cell tagged ``parameters`` that declares its parameter names,
 all ``None`` except ``profile``::
 
-    profile = os.environ.get("FLOWSTAGE_PROFILE", "cpu")  # smoke | cpu | gpu
+    profile = os.environ.get("FLOWSTAGE_PROFILE", "cpu")  # smoke | cpu | gpu | gpu-quick
     n_queries = None   # None = take the profile's value
     seed = None
 
@@ -47,7 +47,7 @@ __all__ = [
 from flowstage_lib._repo import REPO_ROOT  # noqa: E402
 
 PROFILE_DIR = Path(__file__).resolve().parent / "profiles"
-PROFILES = ("smoke", "cpu", "gpu")
+PROFILES = ("smoke", "cpu", "gpu", "gpu-quick")
 VERDICTS = ("reproduced", "partly", "not reproduced", "out of reach here")
 IDENTITY_VERDICTS = ("checked", "failed")  # for claims of kind "identity" (a property of a formula)
 
@@ -65,7 +65,7 @@ def load_profile(profile: str) -> dict[str, dict[str, Any]]:
 
 
 #: Top-level keys of a profile file that are library settings, not sections' parameters.
-SETTINGS_KEYS = ("zoo", "classifier_steps", "judge_steps", "estimates")
+SETTINGS_KEYS = ("zoo", "classifier_steps", "judge_steps", "estimates", "device")
 
 
 class ProfileSetting(Mapping):

@@ -1,9 +1,9 @@
 """The ``flowstage`` command (also ``python -m flowstage_lib``).
 
     flowstage list                                   sections and profiles
-    flowstage run SECTION [--profile P] [-p NAME VALUE ...]   re-run one section
-    flowstage compute SECTION... | --all [--profile P] [-p NAME VALUE ...]  experiments only
-    flowstage book [--profile P] [--force] [--no-html] [--from-cache]  every section, HTML
+    flowstage run SECTION [--profile P] [-p NAME VALUE ...] [--device D]  re-run one section
+    flowstage compute SECTION... | --all [--profile P] [-p NAME VALUE ...] [--device D]
+    flowstage book [--profile P] [--force] [--no-html] [--from-cache] [--device D]
     flowstage check [--profile P|all]                        validate a profile, print the plan
     flowstage analyze DATA [--labels L] [--convention C]     where is your data's transition
 
@@ -37,6 +37,7 @@ from flowstage_lib.tooling.book import (
     check_overrides,
     load_profile,
 )
+from flowstage_lib.tooling.devices import DEVICE_ENV, DEVICE_HELP, DeviceError, requested_device
 from flowstage_lib.tooling.progress import time_table
 
 BOOK_DIR = REPO_ROOT / "book"
@@ -101,6 +102,7 @@ def _stage_hash(section: str, profile: str, overrides: dict[str, Any]) -> str:
         ).encode()
     )
     h.update(source_hash(("flowstage_lib",)).encode())
+    h.update(os.environ.get(DEVICE_ENV, "").encode())  # --device changes what runs and keys
     return h.hexdigest()[:24]
 
 
@@ -272,6 +274,7 @@ def _param_option(p: argparse.ArgumentParser) -> None:
         metavar=("NAME", "VALUE"),
         help="override a parameter (YAML value)",
     )
+    p.add_argument("--device", metavar="D", help=DEVICE_HELP)
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -293,6 +296,7 @@ def _parser() -> argparse.ArgumentParser:
     b.add_argument("--force", action="store_true", help="re-execute finished sections")
     b.add_argument("--no-html", action="store_true", help="execute only")
     b.add_argument("--only", nargs="+", help="execute only these sections")
+    b.add_argument("--device", metavar="D", help=DEVICE_HELP)
     b.add_argument(
         "--check", action="store_true", help="only validate the profile and print the plan"
     )
@@ -316,10 +320,12 @@ def _parser() -> argparse.ArgumentParser:
 
 
 def _custom_results(overrides: dict[str, Any]) -> None:
-    """Results of a run with overrides never overwrite the profile's results."""
+    """Results of a run with overrides never overwrite the profile's: ``<results>/custom-<hash>``
+    (``<results>``: ``$FLOWSTAGE_RESULTS`` or ``<repo>/results``)."""
     if overrides:
-        tag = hashlib.sha256(json.dumps(overrides, sort_keys=True).encode()).hexdigest()
-        os.environ["FLOWSTAGE_RESULTS"] = str(REPO_ROOT / "results" / f"custom-{tag[:8]}")
+        tag = hashlib.sha256(json.dumps(overrides, sort_keys=True).encode()).hexdigest()[:8]
+        root = os.environ.get("FLOWSTAGE_RESULTS", str(REPO_ROOT / "results"))
+        os.environ["FLOWSTAGE_RESULTS"] = str(Path(root) / f"custom-{tag}")
 
 
 def _compute(args) -> None:
@@ -352,37 +358,39 @@ def main(argv: list[str] | None = None) -> int:
 
         return analyze_cli.run(args)
     try:
-        if args.cmd == "list":
-            print("sections:", *sections(), sep="\n  ")
-            print("profiles:", *PROFILES, sep="\n  ")
-            for prof in PROFILES:
-                for sec, params in load_profile(prof).items():
-                    print(f"  {prof}/{sec}: {params}")
-        elif args.cmd == "run":
-            overrides = {k: _parse_value(v) for k, v in args.param}
-            _custom_results(overrides)
-            out = Path(args.output or BUILD_DIR / "runs" / args.profile / f"{args.section}.ipynb")
-            execute(args.section, args.profile, out, overrides, force=True)
-            print(f"[flowstage] executed notebook: {out}")
-            res = Path(os.environ.get("FLOWSTAGE_RESULTS", REPO_ROOT / "results"))
-            print(f"[flowstage] figures and tables: {res / args.profile / args.section}")
-        elif args.cmd == "compute":
-            _compute(args)
-        elif args.cmd == "check" or (args.cmd == "book" and args.check):
-            from flowstage_lib.tooling.check import check_profile
+        with requested_device(getattr(args, "device", None), "--device"):
+            if args.cmd == "list":
+                print("sections:", *sections(), sep="\n  ")
+                print("profiles:", *PROFILES, sep="\n  ")
+                for prof in PROFILES:
+                    for sec, params in load_profile(prof).items():
+                        print(f"  {prof}/{sec}: {params}")
+            elif args.cmd == "run":
+                overrides = {k: _parse_value(v) for k, v in args.param}
+                _custom_results(overrides)
+                runs = BUILD_DIR / "runs" / args.profile
+                out = Path(args.output or runs / f"{args.section}.ipynb")
+                execute(args.section, args.profile, out, overrides, force=True)
+                print(f"[flowstage] executed notebook: {out}")
+                res = Path(os.environ.get("FLOWSTAGE_RESULTS", REPO_ROOT / "results"))
+                print(f"[flowstage] figures and tables: {res / args.profile / args.section}")
+            elif args.cmd == "compute":
+                _compute(args)
+            elif args.cmd == "check" or (args.cmd == "book" and args.check):
+                from flowstage_lib.tooling.check import check_profile
 
-            profiles = PROFILES if args.profile == "all" else (args.profile,)
-            reports = [check_profile(p) for p in profiles]
-            print("\n\n".join(r.render() for r in reports))
-            return 0 if all(r.ok for r in reports) else 1
-        elif args.cmd == "book":
-            if args.from_cache:  # inherited by the kernels
-                os.environ["FLOWSTAGE_CACHE_STRICT"] = "1"
-            build_book(args.profile, force=args.force, html=not args.no_html, only=args.only)
-        elif args.cmd == "refresh-outputs":
-            for section in args.sections or sections():
-                print(f"[flowstage] refreshed {refresh_outputs(section)}")
-    except ProfileError as err:
+                profiles = PROFILES if args.profile == "all" else (args.profile,)
+                reports = [check_profile(p) for p in profiles]
+                print("\n\n".join(r.render() for r in reports))
+                return 0 if all(r.ok for r in reports) else 1
+            elif args.cmd == "book":
+                if args.from_cache:  # inherited by the kernels
+                    os.environ["FLOWSTAGE_CACHE_STRICT"] = "1"
+                build_book(args.profile, force=args.force, html=not args.no_html, only=args.only)
+            elif args.cmd == "refresh-outputs":
+                for section in args.sections or sections():
+                    print(f"[flowstage] refreshed {refresh_outputs(section)}")
+    except (ProfileError, DeviceError) as err:
         print(f"flowstage: error: {err}", file=sys.stderr)
         return 2
     return 0

@@ -2,7 +2,9 @@
 without the book toolchain (no papermill, Jupyter or Sphinx: the library's core dependencies
 only), filling the cache and writing ``provenance.json`` into the section's results folder.
 ``flowstage book --from-cache`` then renders every figure and table from that cache and
-computes nothing (a miss is an error), e.g. on a CPU machine from a cache a GPU machine filled.
+computes nothing (a miss is an error), e.g. on a CPU machine from a cache a GPU machine filled:
+cache keys hold the device the profile requests, not the machine's
+(:mod:`flowstage_lib.tooling.devices`).
 
 Each section's ``compute(P)`` makes exactly the cached calls of its notebook (same functions,
 same arguments); the test suite checks it by rendering the smoke book under
@@ -23,6 +25,7 @@ from flowstage_lib.tooling.book import (
     section_params,
     write_provenance,
 )
+from flowstage_lib.tooling.devices import active_profile, key_device, run_device
 from flowstage_lib.tooling.progress import note
 
 __all__ = ["COMPUTE", "compute_section"]
@@ -65,10 +68,12 @@ def compute_section(
             f"section {section!r} has no compute step; choose from {', '.join(COMPUTE)}"
         )
     P = params_for(section, profile, overrides)
-    t0 = time.time()
-    note(f"compute {section} [{profile}] ...")
-    importlib.import_module(COMPUTE[section]).compute(P)
-    wall = time.time() - t0
-    write_provenance(section, profile, P, wall, stage="compute")
+    with active_profile(profile):  # cache keys hold the profile's device (tooling/devices)
+        device = run_device()
+        t0 = time.time()
+        note(f"compute {section} [{profile}] on {device} (cache keys: {key_device()}) ...")
+        importlib.import_module(COMPUTE[section]).compute(P)
+        wall = time.time() - t0
+        write_provenance(section, profile, P, wall, stage="compute")
     note(f"compute {section}: done in {wall:.1f} s")
     return P

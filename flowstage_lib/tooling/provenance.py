@@ -76,7 +76,8 @@ class View:
 
 def provenance(profile: str, params: dict[str, Any], wall_s: float | None = None) -> dict:
     """Where a results folder came from: profile, parameters, git commit (and whether the
-    work tree had uncommitted changes), device, torch/python versions, wall time, date."""
+    work tree had uncommitted changes), the device it ran on and the one its cache keys hold
+    (:mod:`~flowstage_lib.tooling.devices`), torch/python versions, wall time, date."""
     import datetime
     import platform
     import subprocess
@@ -92,9 +93,12 @@ def provenance(profile: str, params: dict[str, Any], wall_s: float | None = None
             return None
         return out.stdout.strip() if out.returncode == 0 else None
 
+    from flowstage_lib.tooling.devices import key_device, run_device
+
     status = git("status", "--porcelain", "--untracked-files=no")
-    if torch.cuda.is_available():
-        device = f"cuda: {torch.cuda.get_device_name(0)}"
+    run = run_device()
+    if run.type == "cuda":
+        device = f"cuda: {torch.cuda.get_device_name(run)}"
     else:
         device = f"cpu: {platform.processor() or platform.machine()}, {os.cpu_count()} cores"
     return {
@@ -102,7 +106,8 @@ def provenance(profile: str, params: dict[str, Any], wall_s: float | None = None
         "parameters": {k: v for k, v in params.items() if k not in ("profile", "section")},
         "git_commit": git("rev-parse", "HEAD"),
         "git_dirty": None if status is None else bool(status),
-        "device": device,
+        "device": device,  # where it ran
+        "key_device": key_device(profile),  # what its cache keys hold (the profile's device)
         "torch": torch.__version__,
         "python": platform.python_version(),
         "torch_threads": torch.get_num_threads(),

@@ -18,7 +18,8 @@ import torch
 
 from flowstage_lib.models import ModelSpec
 from flowstage_lib.tooling import cache
-from flowstage_lib.training.state import TrainState, cpu_state, fresh_state, resolve_device
+from flowstage_lib.tooling.devices import key_device
+from flowstage_lib.training.state import TrainState, cpu_state, fresh_state
 
 if TYPE_CHECKING:
     from flowstage_lib.training.trainer import TrainConfig
@@ -30,7 +31,9 @@ NO_CHECKPOINT = "training goes on without checkpoints (an interrupted run restar
 
 def run_key(spec: ModelSpec, data, cfg: TrainConfig) -> str:
     """Cache key of a training run: everything that determines its trajectory, *except*
-    ``steps`` and ``checkpoint_every`` (so a longer run continues a shorter one)."""
+    ``steps`` and ``checkpoint_every`` (so a longer run continues a shorter one). The device
+    is ``cfg.device``'s type when set, else the requested one
+    (:func:`~flowstage_lib.tooling.devices.key_device`: the profile's, not this machine's)."""
     c = asdict(cfg)
     for k in ("steps", "checkpoint_every", "device"):
         c.pop(k)
@@ -39,7 +42,7 @@ def run_key(spec: ModelSpec, data, cfg: TrainConfig) -> str:
         "cfg": c,
         "data_x": cache.tensor_fingerprint(data.x),
         "data_y": cache.tensor_fingerprint(data.y),
-        "device": resolve_device(cfg).type,
+        "device": torch.device(cfg.device).type if cfg.device is not None else key_device(),
     }
     return cache.cache_key("train", params)  # keyed on the whole package's source
 

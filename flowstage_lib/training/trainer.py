@@ -17,10 +17,11 @@ the training data).
 
 Caching and resumption (:mod:`.checkpoints`): checkpoints (model, EMA, optimizer, RNG,
 history) live in the cache under a key that hashes (spec, config without ``steps`` /
-``checkpoint_every``, data fingerprint, device type, the package's source). Because nothing in
-a run depends on the total number of steps (constant learning rate), a run of 2N steps
-*continues* the N-step run of the same key; an interrupted run resumes from its latest
-checkpoint and ends bit-for-bit where an uninterrupted run ends (``tests/training``).
+``checkpoint_every``, data fingerprint, the requested device type (the profile's, not the
+machine's), the package's source). Because nothing in a run depends on the total number of
+steps (constant learning rate), a run of 2N steps *continues* the N-step run of the same key;
+an interrupted run resumes from its latest checkpoint and ends bit-for-bit where an
+uninterrupted run ends (``tests/training``).
 """
 
 from __future__ import annotations
@@ -35,7 +36,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from flowstage_lib.models import ModelSpec, build_model
+from flowstage_lib.models import ModelSpec, bf16_autocast, build_model
 from flowstage_lib.tooling import cache
 from flowstage_lib.tooling.progress import tqdm
 from flowstage_lib.training.checkpoints import (
@@ -230,7 +231,7 @@ def _step(seg: _Segment, st: TrainState, bar) -> None:
     u_orc = _oracle_target(seg, x_t, t, y) if need_oracle else None
     target = u_orc if cfg.target == "oracle" else u_cfm
 
-    with torch.autocast(seg.device.type, dtype=torch.bfloat16, enabled=seg.amp):
+    with bf16_autocast(seg.device, seg.amp):  # the network only; the oracle target is fp32
         pred = st.model(x_t, t, y)  # (B, *shape)
     pred = pred.float()
     loss = F.mse_loss(pred, target) * getattr(st.model, "loss_weight", 1.0)  # Preconditioned

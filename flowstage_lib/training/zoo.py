@@ -2,8 +2,8 @@
 
 ``get_model(profile, size, target, budget)`` returns a :class:`~flowstage_lib.training.TrainResult`
 for one rung of a profile's model ladder. Training goes through
-:func:`~flowstage_lib.training.load_or_train`, so a model is trained once per machine (cache
-key: spec, config, data fingerprint, device type, model/train source) and every notebook that
+:func:`~flowstage_lib.training.load_or_train`, so a model is trained once per cache (key: spec,
+config, data fingerprint, the profile's device, model/train source) and every notebook that
 asks for it afterwards loads it in a second.
 
 Profiles (:data:`ZOO_PRESETS`):
@@ -12,6 +12,8 @@ Profiles (:data:`ZOO_PRESETS`):
 - ``"cpu"``: the residual-MLP ladder S / B / L on ``mnist5k`` (train split, 4500 images),
   sized by measurement on this 2-core machine (the figures are in ``profiles/cpu.yml``);
   a DiT does not learn in minutes on this CPU (``shared/notes/feasibility.md``).
+- ``"gpu-quick"``: the gpu ladder's S and B, 800 steps: the under-8-minute GPU tier (sized by
+  estimate; see ``profiles/gpu-quick.yml``).
 - ``"gpu"``: the LightningDiT-style DiT ladder (:data:`~flowstage_lib.models.DIT_SIZES`), patch
   2 on 28x28, bf16, a paper-like learning rate; about 10 minutes per model on one H100.
 
@@ -164,7 +166,7 @@ def get_model(
     """A zoo model, trained once (cached) and shared by every notebook.
 
     Args:
-        profile: "smoke" | "cpu" | "gpu" (:data:`ZOO_PRESETS`).
+        profile: "smoke" | "cpu" | "gpu" | "gpu-quick" (:data:`ZOO_PRESETS`).
         size: "S" | "B" | "L" (the profile's ladder; ``ZOO_PRESETS[profile].main_size`` is the
             book's default model).
         target: "cfm" (x1 - x0) or "oracle" (Theorem 2.1 target, appendix B / Fig. 10).

@@ -266,3 +266,39 @@ def test_corrupt_checkpoint_is_reported_then_retrained(monkeypatch):
     assert calls == [1, 2, 3, 4, 5, 6]  # retrained (the only checkpoint was the bad one)
     assert _states_equal(again.ema_state, first.ema_state)
     assert [s for s, fin, _ in list_checkpoints(first.key) if fin] == [6]  # rewritten
+
+
+def test_amp_leaves_the_cpu_path_unchanged():
+    """``amp`` (bf16 autocast) is for CUDA: on the CPU a run with it is bit-for-bit the fp32 run."""
+    data = gaussian_mixture()
+    runs = [
+        train(TOY_SPEC, data, TrainConfig(steps=6, **FAST, amp=amp, device="cpu"), progress=False)
+        for amp in (True, False)
+    ]
+    a, b = (r.ema_state for r in runs)
+    assert all(torch.equal(a[k], b[k]) for k in a)
+    assert runs[0].history["loss"] == runs[1].history["loss"]
+
+
+def test_the_oracle_target_is_computed_outside_autocast(monkeypatch):
+    """Where autocast is on (CUDA; here forced on the CPU), it wraps the network only: the
+    oracle target (Theorem 2.1's softmax) stays in full precision."""
+    from flowstage_lib.training import trainer as trainer_mod
+
+    monkeypatch.setattr(
+        trainer_mod, "bf16_autocast", lambda dev, on: torch.autocast("cpu", dtype=torch.bfloat16)
+    )
+    seen = []
+    real = trainer_mod.oracle_targets
+
+    def spy(*args, **kwargs):
+        seen.append(torch.is_autocast_enabled("cpu"))
+        out = real(*args, **kwargs)
+        seen.append(out.dtype)
+        return out
+
+    monkeypatch.setattr(trainer_mod, "oracle_targets", spy)
+    cfg = TrainConfig(steps=2, **FAST, target="oracle", device="cpu")
+    train(TOY_SPEC, gaussian_mixture(), cfg, progress=False)
+    assert seen and seen[0::2] == [False] * (len(seen) // 2)
+    assert set(seen[1::2]) == {torch.float32}

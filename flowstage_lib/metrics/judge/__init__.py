@@ -71,7 +71,7 @@ JUDGE_CONFIGS = {
 }
 
 #: Reference images per profile (None: all; smoke: 2000 evenly spaced ones, for speed).
-REF_IMAGES = {"smoke": 2000, "cpu": None, "gpu": None}
+REF_IMAGES = {"smoke": 2000, "cpu": None, "gpu": None, "gpu-quick": None}
 
 
 @dataclass
