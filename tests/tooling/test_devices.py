@@ -78,7 +78,15 @@ KEYS = {
         mp, lambda: classifier.get_classifier(_data(), steps=1, progress=False)
     ),
     "autoencoder": lambda mp: _captured_key(mp, _autoencoder_call),
+    "judge": lambda mp: _captured_key(mp, _judge_call),
 }
+
+
+def _judge_call():
+    from flowstage_lib.metrics.judge import JudgeConfig
+    from flowstage_lib.metrics.judge.train import get_judge_network
+
+    get_judge_network(JudgeConfig(steps=1, batch_size=4), data=_data(), progress=False)
 
 
 def _autoencoder_call():

@@ -27,6 +27,7 @@ from flowstage_lib.metrics.judge.augment import AugmentConfig, augment_batch
 from flowstage_lib.metrics.judge.networks import build_network
 from flowstage_lib.tooling import cache
 from flowstage_lib.tooling.book import ProfileSetting
+from flowstage_lib.tooling.devices import key_device
 from flowstage_lib.tooling.progress import tqdm
 
 __all__ = ["JUDGE_STEPS", "JudgeConfig", "TrainReport", "train_judge", "get_judge_network"]
@@ -157,7 +158,7 @@ def get_judge_network(
         "labels": cache.tensor_fingerprint(data.y),
         "data_name": data.name,
         "heldout": cache.tensor_fingerprint(heldout.x) if heldout is not None else None,
-        "device": device.type,
+        "device": key_device(),  # the profile's device, not this machine's (results travel)
     }
 
     def compute() -> dict:
