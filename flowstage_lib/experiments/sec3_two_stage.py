@@ -2,7 +2,8 @@
 
 - :func:`load_real`: the real data sets of Fig. 2 (absent ones named, not fatal).
 - :func:`figure2_curves`, :func:`figure2_table`: the class-conditional oracle's MSE to the CFM
-  target and top-1 posterior weight along t (Fig. 2a-b), and their crossing times;
+  target and top-1 posterior weight along t (Fig. 2a-b; real data measured by
+  :func:`flowstage_lib.analyze.analyze`), and their crossing times;
   :func:`figure2_summary` the numbers the Fig. 2 criteria test.
 - :func:`figure3`: the same on unit-Gaussian data for several D and N (Fig. 3a-b).
 - Sentences and comparison tables that depend on the results (glued into the notebook).
@@ -22,7 +23,7 @@ import pandas as pd
 
 from flowstage_lib.data import ImageData, load_arrays, load_dataset
 from flowstage_lib.experiments import criteria, paper
-from flowstage_lib.experiments.curves import crossings, curves_for, synthetic_curves
+from flowstage_lib.experiments.curves import analyze_curves, crossings, synthetic_curves
 
 __all__ = [
     "LABELS",
@@ -89,9 +90,11 @@ def synthetic_label(D: int, N: int) -> str:
 def figure2_curves(
     real: dict[str, ImageData], t: Sequence[float], n_queries: int, seed: int, D: int, N: int
 ) -> dict[str, dict]:
-    """Fig. 2 curves: the class-conditional oracle on every real set, then unit-Gaussian data of
-    dimension ``D`` with ``N`` points (one class); {label: curve} (see :mod:`.curves`)."""
-    out = {label: curves_for(d, t, n_queries, seed) for label, d in real.items()}
+    """Fig. 2 curves: the class-conditional oracle on every real set, measured by
+    :func:`flowstage_lib.analyze.analyze` (what ``flowstage analyze`` reports), then
+    unit-Gaussian data of dimension ``D`` with ``N`` points (one class); {label: curve}
+    (see :mod:`.curves`)."""
+    out = {label: analyze_curves(d, t, n_queries, seed) for label, d in real.items()}
     out[synthetic_label(D, N)] = synthetic_curves(D, N, t, n_queries, seed)
     return out
 
