@@ -41,6 +41,7 @@ __all__ = [
     "Figure3",
     "figure3",
     "figure3_comparison",
+    "figure3_glue",
 ]
 
 LABELS = {
@@ -292,8 +293,10 @@ def figure3_comparison(
 
 def compute(P) -> None:
     """Section 3 without the notebook (``flowstage compute sec3_two_stage``): the cached curves
-    of Figs. 2 and 3 at parameters ``P``, with the notebook's arguments."""
+    of Figs. 2 and 3 and of Fig. 2a's late window at parameters ``P``, with the notebook's
+    arguments (the clock calibration caches nothing)."""
     from flowstage_lib.experiments.curves import t_grid
+    from flowstage_lib.experiments.sec3_late_mse import late_for
     from flowstage_lib.tooling.progress import stage
 
     real, _ = load_real(P.datasets, getattr(P, "latents_path", None))
@@ -302,6 +305,8 @@ def compute(P) -> None:
         figure2_curves(real, t, P.n_queries, P.seed, P.synthetic_D, P.synthetic_N)
     with stage("Fig. 3 curves"):
         figure3(t, P.fig3_dims, P.fig3_dims_N, P.fig3_ns, P.fig3_ns_D, P.n_queries, P.seed)
+    with stage("Fig. 2a near t -> 1, float32 and float64"):
+        late_for(real, synthetic_label(P.synthetic_D, P.synthetic_N), P)
 
 
 def record_figure2_claims(results, f2, SYN, v2a, v2b) -> None:
@@ -325,8 +330,24 @@ def record_figure2_claims(results, f2, SYN, v2a, v2b) -> None:
     )
 
 
-def record_figure3_claims(results, t9_D, keys_D, t9_N, keys_N, v3a, v3b) -> None:
+def figure3_glue(f: Figure3, v3a: criteria.Verdict, v3b: criteria.Verdict) -> dict:
+    """The numbers the notebook's Fig. 3 paragraph reads: verdicts, first and last t_0.9."""
+    keys_D, keys_N = sorted(f.by_D), sorted(f.by_N)
+    t9_D = [f.crossings_by_D[k][0.9] for k in keys_D]
+    t9_N = [f.crossings_by_N[k][0.9] for k in keys_N]
+    return {
+        "verdict_3a": v3a.verdict, "verdict_3b": v3b.verdict,
+        "t9_D_first": t9_D[0], "t9_D_last": t9_D[-1], "t9_N_first": t9_N[0],
+        "t9_N_last": t9_N[-1], "D_first": keys_D[0], "D_last": keys_D[-1],
+        "N_first": keys_N[0], "N_last": keys_N[-1],
+    }  # fmt: skip
+
+
+def record_figure3_claims(results, f: Figure3, v3a, v3b) -> None:
     """Record this figure's claims in ``results`` (a ``tooling.book.Results``)."""
+    keys_D, keys_N = sorted(f.by_D), sorted(f.by_N)
+    t9_D = [f.crossings_by_D[k][0.9] for k in keys_D]
+    t9_N = [f.crossings_by_N[k][0.9] for k in keys_N]
     results.claim(
         "fig3a_dimension",
         "Larger data dimension D makes the top-1 weight saturate earlier",
