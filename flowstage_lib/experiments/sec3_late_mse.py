@@ -65,7 +65,14 @@ class LateMSE:
     n_queries: int
 
     def as_dict(self) -> dict:
-        return {"t": self.t, "mse32": self.mse32, "mse64": self.mse64, "mse0": self.mse0}
+        """Plain lists and numbers (what the cache stores and the criterion reads)."""
+        d = {k: getattr(self, k).tolist() for k in ("t", "mse32", "mse64")}
+        return {**d, "mse0": self.mse0, "n_queries": self.n_queries}
+
+    @classmethod
+    def from_dict(cls, d: dict) -> LateMSE:
+        arrays = {k: np.asarray(d[k], dtype=np.float64) for k in ("t", "mse32", "mse64")}
+        return cls(**arrays, mse0=float(d["mse0"]), n_queries=int(d["n_queries"]))
 
 
 def _queries(data: ImageData, n_queries: int, seed: int):
@@ -166,8 +173,12 @@ def late_curves(
     for label, d in data_sets.items():
         params = {"data": d.x, "labels": d.y, "n_queries": n_queries, "seed": seed,
                   "t": list(t), "device": device.type}  # fmt: skip
-        out[label] = cached(
-            "late_mse", params, lambda d=d: late_mse(d, n_queries, seed, t, device=device)
+        out[label] = LateMSE.from_dict(
+            cached(
+                "late_mse",
+                params,
+                lambda d=d: late_mse(d, n_queries, seed, t, device=device).as_dict(),
+            )
         )
     return out
 
