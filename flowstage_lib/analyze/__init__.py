@@ -16,6 +16,7 @@ is written in the chosen convention (`conventions`).
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import torch
@@ -167,7 +168,7 @@ def analyze(
     convention: str = "ours",
     queries: int = 256,
     class_queries: int | None = None,
-    times: int = 32,
+    times: int | Sequence[float] = 32,
     t_max: float = 0.98,
     seed: int = 0,
     n_boot: int = 200,
@@ -187,7 +188,8 @@ def analyze(
         convention: how `AnalysisResult.to_dict` writes times and shifts.
         queries: unconditional queries; class_queries: queries per class (default
             ceil(queries / C), at least 2).
-        times: points of the uniform grid on [0, t_max] (our t).
+        times: points of the uniform grid on [0, t_max] (our t), or the grid itself (a
+            sequence of strictly increasing times in [0, 1), e.g. the book's log-linear grid).
         n_boot: bootstrap resamples of the queries for the crossing intervals.
         unconditional: also measure the unconditional curves (a pass over all N rows).
         classes: only these classes (default: all).

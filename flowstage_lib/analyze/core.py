@@ -18,7 +18,7 @@ from flowstage_lib.analyze.distributed import rank_world
 from flowstage_lib.analyze.stream import label_index, open_data
 from flowstage_lib.oracle.transition import collapse_time
 
-__all__ = ["CurveSummary", "measure", "reference_stats"]
+__all__ = ["CurveSummary", "measure", "reference_stats", "time_grid"]
 
 LEVELS = (0.5, 0.9, 0.99)
 
@@ -93,6 +93,26 @@ def reference_stats(source, labels=None, max_rows: int = 4096):
     return torch.from_numpy(mu), spread, within
 
 
+def time_grid(times, t_max: float = 0.98) -> np.ndarray:
+    """The t grid of `measure`: ``times`` uniform points on [0, t_max] (an integer >= 3), or
+    ``times`` itself (a sequence of >= 2 strictly increasing times in [0, 1); t_max unused)."""
+    if isinstance(times, (int, np.integer)) and not isinstance(times, bool):
+        if times < 3:
+            raise ValueError(f"times must be an integer >= 3, got {times!r}")
+        if not 0.0 < t_max < 1.0:
+            raise ValueError(f"t_max must lie in (0, 1), got {t_max}")
+        return np.linspace(0.0, t_max, int(times))
+    try:
+        grid = np.asarray(times, dtype=np.float64)
+    except (TypeError, ValueError):
+        raise TypeError(f"times must be an integer or a sequence of times, got {times!r}") from None
+    if grid.ndim != 1 or grid.size < 2:
+        raise ValueError(f"times: a grid needs at least 2 times, got shape {grid.shape}")
+    if not (np.all(np.diff(grid) > 0) and grid[0] >= 0.0 and grid[-1] < 1.0):
+        raise ValueError("times: a grid must be strictly increasing in [0, 1)")
+    return grid
+
+
 def measure(
     data,
     labels=None,
@@ -110,14 +130,10 @@ def measure(
     progress: bool = True,
 ) -> dict:
     """Measure the unconditional and (with labels) class-conditional curves; see `analyze`."""
-    if not (isinstance(times, int) and times >= 3):
-        raise ValueError(f"times must be an integer >= 3, got {times!r}")
     if not (isinstance(queries, int) and queries >= 2):
         raise ValueError(f"queries must be an integer >= 2, got {queries!r}")
-    if not 0.0 < t_max < 1.0:
-        raise ValueError(f"t_max must lie in (0, 1), got {t_max}")
+    grid = time_grid(times, t_max)
     source = open_data(data)
-    grid = np.linspace(0.0, t_max, times)
     lab, index = (None, None) if labels is None else label_index(labels, source.n)
     mu, spread, within = reference_stats(source, lab)
     show = progress and rank_world()[0] == 0

@@ -2,14 +2,19 @@
 
 - :func:`t_grid`: a grid dense near t = 0 (geomspace + linspace;
   :func:`flowstage_lib.path.log_linear_grid`).
-- :func:`curves_for`: cached curves (MSE to x1 - x0, top-1 weight, entropy) of a data set;
-  :func:`synthetic_curves`: the same for unit-Gaussian clouds (Fig. 3), generated on a miss.
+- :func:`analyze_curves`: cached curves (MSE to x1 - x0, top-1 weight, entropy) of a real data
+  set measured by :func:`flowstage_lib.analyze.analyze`, the function behind
+  ``flowstage analyze`` (Sec. 3's real-data curves), with bootstrap intervals of the crossings.
+- :func:`curves_for`: the same through :func:`flowstage_lib.oracle.transition.stage_curves`
+  (Secs. 4 and 5's transition); :func:`synthetic_curves`: unit-Gaussian clouds (Figs. 2-3),
+  generated on a miss.
 - :func:`crossings`: the times t_0.5, t_0.9, t_0.99 where the mean top-1 weight first reaches
   each level.
 
 A curve is a dict (what the cache stores): name, D, N (mean items per class when conditional)
 and equal-length lists t, mse, mse_se, top1, top1_se, entropy
-(see :class:`flowstage_lib.oracle.transition.StageCurves`).
+(see :class:`flowstage_lib.oracle.transition.StageCurves`); :func:`analyze_curves` adds
+crossings_ci, [[level, t_level, low, high], ...].
 """
 
 from __future__ import annotations
@@ -25,7 +30,15 @@ from flowstage_lib.path import log_linear_grid as t_grid  # the grid of the stag
 from flowstage_lib.tooling.cache import cached
 from flowstage_lib.tooling.devices import key_device
 
-__all__ = ["LEVELS", "DATA_SEED_OFFSET", "t_grid", "curves_for", "synthetic_curves", "crossings"]
+__all__ = [
+    "LEVELS",
+    "DATA_SEED_OFFSET",
+    "t_grid",
+    "analyze_curves",
+    "curves_for",
+    "synthetic_curves",
+    "crossings",
+]
 
 LEVELS = (0.5, 0.9, 0.99)  # the top-1 levels whose first crossings the book reports
 
@@ -93,6 +106,66 @@ def curves_for(
     }
     return cached(
         "stage_curves", params, lambda: _curves(data, t, n_queries, seed, conditional, device)
+    )
+
+
+def _analyze_curves(
+    data: ImageData, t: Sequence[float], n_queries: int, seed: int, conditional: bool, n_boot: int
+) -> dict:
+    from flowstage_lib.analyze import analyze
+
+    res = analyze(
+        data.x.reshape(data.N, -1),
+        data.y if conditional else None,
+        queries=n_queries,
+        times=list(t),
+        seed=seed,
+        n_boot=n_boot,
+        unconditional=not conditional,
+        progress=False,
+    )
+    s = res.conditional if conditional else res.unconditional
+    out = {"name": data.name, "D": data.D, "N": s.n_rows if conditional else data.N}
+    out.update({k: getattr(s, k).tolist() for k in ("t", "mse", "mse_se", "top1", "top1_se")})
+    out["entropy"] = s.entropy.tolist()
+    out["crossings_ci"] = [[lv, *map(float, v)] for lv, v in sorted(s.crossings.items())]
+    return out
+
+
+def analyze_curves(
+    data: ImageData,
+    t: Sequence[float],
+    n_queries: int,
+    seed: int,
+    conditional: bool = True,
+    n_boot: int = 200,
+) -> dict:
+    """Cached Fig. 2 curves of one data set, measured by :func:`flowstage_lib.analyze.analyze`
+    (what ``flowstage analyze`` reports) on the grid ``t``: MSE(u*, x1 - x0), mean top-1
+    posterior weight and entropy, float32, on CPU.
+
+    Class-conditional (default): max(2, ceil(n_queries / C)) queries per class (C classes),
+    the posterior over the query's class; N = mean images per class. Unconditional:
+    ``n_queries`` queries over all rows. The cache key holds the data's fingerprint, t,
+    n_queries, seed, conditioning and n_boot.
+
+    Returns:
+        a curve dict (module docstring) with crossings_ci: the first crossings of the mean
+        top-1 curve at :data:`LEVELS` with ``n_boot`` bootstrap intervals over the queries.
+    """
+    params = {
+        "data": data.x,
+        "labels": data.y,
+        "t": list(t),
+        "n_queries": n_queries,
+        "seed": seed,
+        "conditional": conditional,
+        "n_boot": n_boot,
+    }
+    return cached(
+        "analyze_curves",
+        params,
+        lambda: _analyze_curves(data, t, n_queries, seed, conditional, n_boot),
     )
 
 

@@ -12,7 +12,7 @@ from flowstage_lib.experiments import paper
 from flowstage_lib.experiments.curves import crossings
 from flowstage_lib.tooling import plotting
 
-__all__ = ["figure2", "figure3", "prediction_figure"]
+__all__ = ["figure2", "figure3", "late_mse_figure", "prediction_figure"]
 
 
 def _paper_split(ax, t_first: float) -> None:
@@ -78,6 +78,26 @@ def figure3(by_D: dict[int, dict], by_N: dict[int, dict], dims_N: int, ns_D: int
                 label="paper's split (ImageNet)")  # fmt: skip
         ax.legend(fontsize=8, loc="upper left")
     axes[0].set_ylabel("mean top-1 posterior weight")
+    return fig
+
+
+def late_mse_figure(late: dict, rel_tol: float = 1e-3):
+    """Fig. 2a near t -> 1: MSE(u*, x1 - x0) over its t = 0 value against 1 - t (log-log),
+    float32 library path (solid) and float64 re-derivation (dashed), same queries; the dotted
+    line is the criterion's threshold. ``late``: {label: :class:`.sec3_late_mse.LateMSE`}."""
+    fig, ax = plt.subplots(figsize=(6.2, 3.9), layout="constrained")
+    for i, (label, c) in enumerate(late.items()):
+        x = 1.0 - np.asarray(c.t)
+        for m, ls, dt in ((c.mse32, "-", "float32"), (c.mse64, "--", "float64")):
+            y = np.asarray(m) / c.mse0
+            ax.plot(x, np.where(y > 0, y, np.nan), ls, color=f"C{i}", label=f"{label}, {dt}")
+    ax.axhline(rel_tol, color="k", ls=":", lw=1, label="criterion: a visible rise")
+    ax.set_xscale("log")
+    ax.set_yscale("log")
+    ax.invert_xaxis()  # t grows to the right
+    ax.set_xlabel("1 - t (log scale; t -> 1 to the right)")
+    ax.set_ylabel(r"MSE$(u^*, x_1 - x_0)$ / its value at $t = 0$")
+    ax.legend(fontsize=7, ncol=2, loc="center left")
     return fig
 
 

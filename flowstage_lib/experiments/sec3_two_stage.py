@@ -2,7 +2,8 @@
 
 - :func:`load_real`: the real data sets of Fig. 2 (absent ones named, not fatal).
 - :func:`figure2_curves`, :func:`figure2_table`: the class-conditional oracle's MSE to the CFM
-  target and top-1 posterior weight along t (Fig. 2a-b), and their crossing times;
+  target and top-1 posterior weight along t (Fig. 2a-b; real data measured by
+  :func:`flowstage_lib.analyze.analyze`), and their crossing times;
   :func:`figure2_summary` the numbers the Fig. 2 criteria test.
 - :func:`figure3`: the same on unit-Gaussian data for several D and N (Fig. 3a-b).
 - Sentences and comparison tables that depend on the results (glued into the notebook).
@@ -22,7 +23,7 @@ import pandas as pd
 
 from flowstage_lib.data import ImageData, load_arrays, load_dataset
 from flowstage_lib.experiments import criteria, paper
-from flowstage_lib.experiments.curves import crossings, curves_for, synthetic_curves
+from flowstage_lib.experiments.curves import analyze_curves, crossings, synthetic_curves
 
 __all__ = [
     "LABELS",
@@ -40,6 +41,7 @@ __all__ = [
     "Figure3",
     "figure3",
     "figure3_comparison",
+    "figure3_glue",
 ]
 
 LABELS = {
@@ -89,9 +91,11 @@ def synthetic_label(D: int, N: int) -> str:
 def figure2_curves(
     real: dict[str, ImageData], t: Sequence[float], n_queries: int, seed: int, D: int, N: int
 ) -> dict[str, dict]:
-    """Fig. 2 curves: the class-conditional oracle on every real set, then unit-Gaussian data of
-    dimension ``D`` with ``N`` points (one class); {label: curve} (see :mod:`.curves`)."""
-    out = {label: curves_for(d, t, n_queries, seed) for label, d in real.items()}
+    """Fig. 2 curves: the class-conditional oracle on every real set, measured by
+    :func:`flowstage_lib.analyze.analyze` (what ``flowstage analyze`` reports), then
+    unit-Gaussian data of dimension ``D`` with ``N`` points (one class); {label: curve}
+    (see :mod:`.curves`)."""
+    out = {label: analyze_curves(d, t, n_queries, seed) for label, d in real.items()}
     out[synthetic_label(D, N)] = synthetic_curves(D, N, t, n_queries, seed)
     return out
 
@@ -289,8 +293,10 @@ def figure3_comparison(
 
 def compute(P) -> None:
     """Section 3 without the notebook (``flowstage compute sec3_two_stage``): the cached curves
-    of Figs. 2 and 3 at parameters ``P``, with the notebook's arguments."""
+    of Figs. 2 and 3 and of Fig. 2a's late window at parameters ``P``, with the notebook's
+    arguments (the clock calibration caches nothing)."""
     from flowstage_lib.experiments.curves import t_grid
+    from flowstage_lib.experiments.sec3_late_mse import late_for
     from flowstage_lib.tooling.progress import stage
 
     real, _ = load_real(P.datasets, getattr(P, "latents_path", None))
@@ -299,6 +305,8 @@ def compute(P) -> None:
         figure2_curves(real, t, P.n_queries, P.seed, P.synthetic_D, P.synthetic_N)
     with stage("Fig. 3 curves"):
         figure3(t, P.fig3_dims, P.fig3_dims_N, P.fig3_ns, P.fig3_ns_D, P.n_queries, P.seed)
+    with stage("Fig. 2a near t -> 1, float32 and float64"):
+        late_for(real, synthetic_label(P.synthetic_D, P.synthetic_N), P)
 
 
 def record_figure2_claims(results, f2, SYN, v2a, v2b) -> None:
@@ -322,8 +330,24 @@ def record_figure2_claims(results, f2, SYN, v2a, v2b) -> None:
     )
 
 
-def record_figure3_claims(results, t9_D, keys_D, t9_N, keys_N, v3a, v3b) -> None:
+def figure3_glue(f: Figure3, v3a: criteria.Verdict, v3b: criteria.Verdict) -> dict:
+    """The numbers the notebook's Fig. 3 paragraph reads: verdicts, first and last t_0.9."""
+    keys_D, keys_N = sorted(f.by_D), sorted(f.by_N)
+    t9_D = [f.crossings_by_D[k][0.9] for k in keys_D]
+    t9_N = [f.crossings_by_N[k][0.9] for k in keys_N]
+    return {
+        "verdict_3a": v3a.verdict, "verdict_3b": v3b.verdict,
+        "t9_D_first": t9_D[0], "t9_D_last": t9_D[-1], "t9_N_first": t9_N[0],
+        "t9_N_last": t9_N[-1], "D_first": keys_D[0], "D_last": keys_D[-1],
+        "N_first": keys_N[0], "N_last": keys_N[-1],
+    }  # fmt: skip
+
+
+def record_figure3_claims(results, f: Figure3, v3a, v3b) -> None:
     """Record this figure's claims in ``results`` (a ``tooling.book.Results``)."""
+    keys_D, keys_N = sorted(f.by_D), sorted(f.by_N)
+    t9_D = [f.crossings_by_D[k][0.9] for k in keys_D]
+    t9_N = [f.crossings_by_N[k][0.9] for k in keys_N]
     results.claim(
         "fig3a_dimension",
         "Larger data dimension D makes the top-1 weight saturate earlier",

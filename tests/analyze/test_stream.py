@@ -135,6 +135,22 @@ def test_analyze_small_end_to_end():
     )
 
 
+def test_analyze_on_a_given_grid():
+    # the book's log-linear grid (Sec. 3): times may be the grid itself
+    x, y = _data(n=200, d=8)
+    grid = [0.0, 0.001, 0.01, 0.1, 0.5, 0.99]
+    res = analyze(x, y, queries=8, times=grid, n_boot=10, unconditional=False, progress=False)
+    assert res.conditional.t.tolist() == grid and res.unconditional is None
+    assert res.conditional.top1[0] == pytest.approx(1 / 50, rel=0.2)  # ~ 1 / N_y at t = 0
+    for bad, msg in (([0.1, 0.1], "increasing"), ([0.0, 1.0], r"\[0, 1\)"), ([0.5], "2 times")):
+        with pytest.raises(ValueError, match=msg):
+            analyze(x, y, queries=8, times=bad, progress=False)
+    with pytest.raises(ValueError, match="times must be an integer >= 3"):
+        analyze(x, y, queries=8, times=2, progress=False)
+    with pytest.raises(TypeError, match="times must be"):
+        analyze(x, y, queries=8, times="many", progress=False)
+
+
 def test_errors_name_the_file_and_the_problem(tmp_path):
     np.save(tmp_path / "flat.npy", np.ones(10))
     with pytest.raises(ValueError, match=r"flat.npy: data must have shape \(N, D\)"):

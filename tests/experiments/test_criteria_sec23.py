@@ -106,6 +106,34 @@ def test_collapse_time_predicts_t05():
         C.collapse_time_predicts_t05(0.1, 0.0)
 
 
+def test_late_rise():
+    assert C.late_rise([3.0, 2.0, 1.0, 0.0], 1.0) == 0.0  # non-increasing
+    assert C.late_rise([3.0, 1.0, 2.0, 0.5, 1.5], 2.0) == pytest.approx(0.5)  # 1 -> 2, over 2
+    with pytest.raises(ValueError, match="mse0"):
+        C.late_rise([1.0], 0.0)
+    with pytest.raises(ValueError, match="finite"):
+        C.late_rise([1.0, NAN], 1.0)
+
+
+def test_fig2a_late_rise_exact():
+    fall = [1e-3, 1e-9, 0.0, 0.0]  # the exact curve falls to 0
+    late = {"a": {"mse32": [1e-3, 1e-9, 1e-9, 1e-8], "mse64": fall, "mse0": 1.0}}
+    v = C.fig2a_late_rise_exact(late)
+    assert (v.kind, v.verdict) == ("identity", "checked") and "no visible rise" in v.evidence
+    late["b"] = {"mse32": [0.0, 0.0, 0.01, 0.05], "mse64": fall, "mse0": 1.0}
+    v = C.fig2a_late_rise_exact(late)
+    assert (
+        v.verdict == "checked"
+        and "b: rise float32 0.05, float64 0 (float32 artifact)" in v.evidence
+    )
+    late["c"] = {"mse32": fall, "mse64": [0.0, 0.0, 0.002, 0.0], "mse0": 1.0}  # 0.2% > 0.1%
+    v = C.fig2a_late_rise_exact(late)
+    assert v.verdict == "failed" and "(rises in float64)" in v.evidence
+    assert C.fig2a_late_rise_exact({"c": {**late["c"], "mse0": 4.0}}).verdict == "checked"
+    with pytest.raises(ValueError, match="at least one"):
+        C.fig2a_late_rise_exact({})
+
+
 def test_every_criterion_states_its_test():
     v = C.fig3a_larger_D_earlier(_crossings(0.3, 0.2, 0.1))
     assert v.test.startswith("Fig. 3a: larger D saturates earlier") and "\n" not in v.test

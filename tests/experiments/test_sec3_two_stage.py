@@ -48,6 +48,22 @@ def test_figure3_comparison_uses_the_verdicts():
     assert list(cmp.verdict) == [v3a.verdict, v3b.verdict] == ["partly", "not reproduced"]
     assert "0.100, 0.100" in cmp.ours[0]
     assert len(plots_sec3.figure3(by_D, by_D, 2, 8).axes) == 2
+    g = s3.figure3_glue(f3, v3a, v3b)
+    assert (g["D_first"], g["D_last"], g["t9_D_first"], g["verdict_3b"]) == (
+        8, 16, 0.1, "not reproduced"
+    )  # fmt: skip
+
+    class _Results:
+        def __init__(self):
+            self.rows = []
+
+        def claim(self, *args, **kwargs):
+            self.rows.append((args, kwargs))
+
+    r = _Results()
+    s3.record_figure3_claims(r, f3, v3a, v3b)
+    assert [a[0] for a, _ in r.rows] == ["fig3a_dimension", "fig3b_size"]
+    assert "t_0.9 = 0.100, 0.100 for D = 8, 16" == r.rows[0][0][3]
 
 
 def test_availability_note():
