@@ -19,17 +19,32 @@ def _word(v):
 
 
 @pytest.mark.parametrize(
-    "t_layout,t09,word",
+    "t_layout,t09_ci,word",
     [
-        (0.25, 0.6, "reproduced"),  # within 0.1 of the paper's 0.2
-        (0.45, 0.5, "partly"),  # near our transition only
-        (0.7, 0.3, "not reproduced"),
-        (NAN, 0.3, "not reproduced"),  # never settles
+        (0.25, (0.55, 0.65), "reproduced"),  # within 0.1 of the paper's 0.2
+        (0.45, (0.5, 0.6), "partly"),  # within 0.1 of our transition's interval
+        (0.68, (0.45, 0.6), "partly"),  # beyond the point, within 0.1 of the interval's end
+        (0.7, (0.25, 0.35), "not reproduced"),
+        (NAN, (0.25, 0.35), "not reproduced"),  # never settles
     ],
 )
-def test_fig4_layout(t_layout, t09, word):
-    v = C.fig4_layout_settles_near_0_2(t_layout, t09)
+def test_fig4_layout(t_layout, t09_ci, word):
+    v = C.fig4_layout_settles_near_0_2(t_layout, t09_ci)
     assert (v.claim_id, v.kind, _word(v)) == ("fig4_layout", "model", word)
+
+
+@pytest.mark.parametrize(
+    "t_layout,layout_ci,t09,t09_ci,word",
+    [
+        (0.45, (0.40, 0.50), 0.30, (0.28, 0.33), "reproduced"),  # later, resolved
+        (0.34, (0.29, 0.40), 0.30, (0.28, 0.33), "partly"),  # later, intervals overlap
+        (0.25, (0.20, 0.30), 0.30, (0.28, 0.33), "not reproduced"),  # earlier
+        (NAN, (NAN, NAN), 0.30, (0.28, 0.33), "not reproduced"),
+    ],
+)
+def test_fig4_model_lags_target(t_layout, layout_ci, t09, t09_ci, word):
+    v = C.fig4_model_lags_target(t_layout, layout_ci, t09, t09_ci)
+    assert (v.claim_id, v.kind, _word(v)) == ("fig4_model_lags_target", "model", word)
 
 
 def test_fig4_blob():
@@ -45,18 +60,36 @@ def test_fig5_mixed():
     assert _word(C.fig5_novel_then_training_images(0.5, 0.5, 0.5, True)) == "not reproduced"
 
 
+SW = [0.0, 0.05, 0.1, 0.15, 0.2, 0.25, 0.3, 0.35, 0.4, 0.5, 1.0]
+
+
+def _rates(t_rise: float) -> list[tuple[float, float]]:
+    """Wilson-like intervals of a layout-copy rate that jumps from ~0.05 to ~0.95 at t_rise."""
+    return [(0.01, 0.1) if t < t_rise else (0.9, 0.99) for t in SW]
+
+
 @pytest.mark.parametrize(
-    "t_drop,t09,word",
+    "t_rise,t09_ci,word",
     [
-        (0.1, 0.6, "reproduced"),
-        (0.25, 0.6, "reproduced"),
-        (0.35, 0.3, "partly"),
-        (0.75, 0.3, "not reproduced"),
-        (NAN, 0.3, "not reproduced"),
+        (0.12, (0.3, 0.36), "reproduced"),  # rises inside the paper's window [0.1, 0.2]
+        (0.3, (0.28, 0.34), "partly"),  # rises inside our transition's interval only
+        (0.6, (0.28, 0.34), "not reproduced"),  # rises after both windows
+        (0.0, (0.28, 0.34), "not reproduced"),  # copies even before: no drop at all
+        (0.3, (NAN, NAN), "not reproduced"),  # no interval: nothing to compare
     ],
 )
-def test_fig13_drop(t_drop, t09, word):
-    assert _word(C.fig13_memorization_drops_after_switch(t_drop, t09)) == word
+def test_fig13_drop(t_rise, t09_ci, word):
+    v = C.fig13_layout_memorization_after_switch(SW, _rates(t_rise), t09_ci)
+    assert (v.claim_id, v.kind, _word(v)) == ("fig13_drop", "model", word)
+
+
+def test_fig13_drop_needs_resolved_rates_on_both_sides():
+    wide = [(0.3, 0.7)] * len(SW)  # unresolved everywhere: neither < 0.5 nor >= 0.5
+    assert not C.fig13_drop_across(SW, wide, (0.1, 0.2))
+    assert not C.fig13_drop_across(SW, _rates(0.12), (0.0, 0.2))  # no t_switch before 0.0
+    assert C.fig13_drop_across(SW, _rates(0.12), (0.1, 0.2))
+    coarse = [0.0, 0.5, 1.0]  # the drop could lie anywhere in (0, 0.5): not placed
+    assert not C.fig13_drop_across(coarse, [(0.0, 0.1), (0.9, 1.0), (0.9, 1.0)], (0.1, 0.2))
 
 
 def test_fig6_refinement():
@@ -72,10 +105,24 @@ def test_fig7a_gap_is_an_identity():
 
 
 def test_fig7a_shape():
-    good = dict(loss_at_0=0.1, loss_max=1.0, t_peak=0.3, t09=0.29, loss_end=0.8, mid_min=0.5)
+    good = dict(
+        loss_at_0=0.1,
+        loss_max=1.0,
+        t_peak=0.3,
+        t09_interval=(0.25, 0.27),
+        loss_end=0.8,
+        mid_min=0.5,
+    )
     assert _word(C.fig7a_oracle_loss_shape(**good)) == "reproduced"
     assert _word(C.fig7a_oracle_loss_shape(**{**good, "t_peak": 0.84})) == "partly"
-    bad = dict(loss_at_0=0.9, loss_max=1.0, t_peak=0.8, t09=0.29, loss_end=0.4, mid_min=0.5)
+    bad = dict(
+        loss_at_0=0.9,
+        loss_max=1.0,
+        t_peak=0.8,
+        t09_interval=(0.25, 0.33),
+        loss_end=0.4,
+        mid_min=0.5,
+    )
     assert _word(C.fig7a_oracle_loss_shape(**bad)) == "not reproduced"
 
 
@@ -93,13 +140,32 @@ def test_fig7b_sizes():
     )
 
 
+def _t1(s1=(0.5, -0.2, 1.2), s2=(8.0, 7.0, 9.0), s21=None):
+    s21 = s21 or (s2[0] - s1[0], s2[1] - s1[2], s2[2] - s1[1])
+    return {"stage1": s1, "stage2": s2, "stage2 - stage1": s21}
+
+
 def test_table1():
-    assert _word(C.table1_weak_stage1_costs_little({0.1: True, 0.2: True})) == "reproduced"
-    assert _word(C.table1_weak_stage1_costs_little({0.1: True, 0.2: False})) == "partly"
-    assert _word(C.table1_weak_stage1_costs_little({0.1: False, 0.2: False})) == "not reproduced"
+    good = _t1()  # stage-1 cost includes 0, stage 2 costs far more
+    nearly = _t1(s1=(2.0, 1.5, 2.5))  # low 1.5 <= 8 / 3: nearly includes 0
+    costly = _t1(s1=(5.0, 4.0, 6.0), s21=(3.0, 1.0, 5.0))  # stage 1 costs a lot (4 > 8 / 3)
+    same = _t1(s1=(8.0, 7.0, 9.0), s21=(0.0, -0.5, 0.5))  # both cost the same
+    assert _word(C.table1_weak_stage1_costs_little({0.1: good, 0.2: nearly})) == "reproduced"
+    assert _word(C.table1_weak_stage1_costs_little({0.1: good, 0.2: costly})) == "partly"
+    assert _word(C.table1_weak_stage1_costs_little({0.1: same, 0.2: same})) == "not reproduced"
     # only the paper's splits count; none of them run -> not reproduced
-    assert _word(C.table1_weak_stage1_costs_little({0.1: True, 0.3: False})) == "reproduced"
-    assert _word(C.table1_weak_stage1_costs_little({0.3: True})) == "not reproduced"
+    assert _word(C.table1_weak_stage1_costs_little({0.1: good, 0.3: same})) == "reproduced"
+    assert _word(C.table1_weak_stage1_costs_little({0.3: good})) == "not reproduced"
+
+
+def test_table1_split_parts_and_both_judges():
+    assert C.table1_split_parts(_t1()) == [True, True]
+    # the stage-2 - stage-1 difference must be resolved (its interval above 0)
+    assert C.table1_split_parts(_t1(s21=(7.5, -0.1, 9.0))) == [False, True]
+    assert C.table1_split_parts(_t1(s1=(3.0, 2.9, 3.1))) == [True, False]  # 2.9 > 8 / 3
+    a = C.table1_weak_stage1_costs_little({0.1: _t1(), 0.2: _t1()})
+    b = C.table1_weak_stage1_costs_little({0.1: _t1(), 0.2: _t1(s1=(5.0, 4.0, 6.0))})
+    assert _word(C.both_judges({"A": a, "B": b})) == "partly"
 
 
 # ---------------------------------------------------------------- Section 5

@@ -10,8 +10,12 @@ import torch
 
 from flowstage_lib.data import ImageData
 from flowstage_lib.experiments import sec4_stages as sec4
-from flowstage_lib.metrics import FeatureClassifier, extract_features
-from flowstage_lib.metrics.evaluate import Evaluator
+from flowstage_lib.experiments._shared import Transition
+from flowstage_lib.metrics import FeatureClassifier
+from flowstage_lib.metrics.judge import Judge, JudgeConfig
+from flowstage_lib.metrics.judge.networks import PoolJudge, VGGJudge
+from flowstage_lib.metrics.judge.panel import Panel
+from flowstage_lib.metrics.judge.scores import knn_radii
 from flowstage_lib.models import ModelSpec, build_model
 from flowstage_lib.oracle import OracleVelocity
 from flowstage_lib.oracle.transition import first_crossing
@@ -54,6 +58,23 @@ def _classifier(seed=0):
     return FeatureClassifier(1, K, width=4, image_size=(8, 8)).eval()
 
 
+def _panel(ref_x: torch.Tensor) -> Panel:
+    """Two tiny untrained judges of different architecture, referenced to ``ref_x``."""
+    torch.manual_seed(0)
+    judges = []
+    for name, net in (
+        ("A", VGGJudge(num_classes=K, width=2).eval()),
+        ("B", PoolJudge(num_classes=K, width=2, image_size=SHAPE[1:]).eval()),
+    ):
+        ref = net.features(ref_x).detach()
+        judges.append(Judge(name, net, JudgeConfig(), None, ref, knn_radii(ref, 3), "toy", 3))
+    return Panel(tuple(judges), n_boot=10, seed=0)
+
+
+def _transition(t09: float, lo: float, hi: float) -> Transition:
+    return Transition([0.0, 1.0], [0.0, 1.0], {0.9: t09}, {0.9: (lo, hi)})
+
+
 # ----------------------------------------------------------------------------- helpers
 
 
@@ -84,33 +105,34 @@ def test_first_crossing_rejects_bad_input():
         first_crossing([0.0, 1.0], [1.0, 0.0], 0.5, "down")
 
 
-def test_swap_costs():
-    def row(split, a, b, fd, half=0.5):
-        return {
-            "split": split,
-            "stage1": a,
-            "stage2": b,
-            "fd": fd,
-            "fd_low": fd - half,
-            "fd_high": fd + half,
-        }
+def _fd(delta, lo, hi):
+    return {"fd": {"delta": delta, "low": lo, "high": hi, "a": 0.0, "b": 0.0}}
 
-    rows = [
-        row(0.1, "L", "L", 3.0),
-        row(0.1, "S", "L", 4.0),
-        row(0.1, "L", "S", 11.0),
-        row(0.1, "S", "S", 12.0),
-        row(0.2, "L", "L", 3.0),
-        row(0.2, "S", "L", 5.0, half=2.0),
-        row(0.2, "L", "S", 6.0, half=2.0),
-        row(0.2, "S", "S", 9.0),
-    ]
-    c = {r["split"]: r for r in sec4.swap_costs(rows, strong="L", weak="S")}
-    assert c[0.1]["cost_stage1"] == pytest.approx(1.0)
-    assert c[0.1]["cost_stage2"] == pytest.approx(8.0)
-    assert c[0.1]["ordering"] and c[0.1]["separated"]
-    assert c[0.1]["fd_weak"] == 12.0
-    assert c[0.2]["ordering"] and not c[0.2]["separated"]  # intervals [3, 7] and [4, 8] overlap
+
+def _table1_synthetic(stage1=(1.0, -0.5, 2.5), stage2=(8.0, 7.0, 9.0)) -> "sec4.Table1":
+    """A scored Table 1 with both judges' numbers made up: rows FD 3, 4, 11, 12 per split."""
+
+    def score(fd):
+        s = {"fd": fd, "fd_low": fd - 1, "fd_high": fd + 1, "kid": 0.01, "kid_se": 0.001}
+        s.update(precision=0.5, recall=0.4, density=0.5, coverage=0.5, n=100)
+        return {j: {**s, "accuracy": 0.8, "acc_low": 0.7, "acc_high": 0.9} for j in "AB"}
+
+    pairs = sec4.table1_pairs("S", "L")
+    scores = {
+        (s, *p): score(fd) for s in (0.1, 0.2) for p, fd in zip(pairs, (3, 4, 11, 12), strict=True)
+    }
+    diffs = {"stage1": stage1, "stage2": stage2, "both": (9.0, 8.0, 10.0)}
+    diffs["stage2 - stage1"] = (stage2[0] - stage1[0], 5.0, 8.0)
+    paired = {(s, n): {j: _fd(*d) for j in "AB"} for s in (0.1, 0.2) for n, d in diffs.items()}
+    return sec4.Table1(scores, paired, strong="L", weak="S", judges=["A", "B"])
+
+
+def test_table1_costs_read_the_paired_differences():
+    t = _table1_synthetic()
+    c = sec4.table1_costs(t, "B")
+    assert set(c) == {0.1, 0.2}
+    assert c[0.1]["stage1"] == (1.0, -0.5, 2.5) and c[0.2]["stage2"] == (8.0, 7.0, 9.0)
+    assert c[0.1]["stage2 - stage1"] == (7.0, 5.0, 8.0)
 
 
 def test_model_id_includes_the_budget():
@@ -202,60 +224,63 @@ def test_loss_curve_of_the_oracle_is_zero_and_cfm_gap_is_the_oracle_variance():
 
 
 def test_stage_swap_with_one_model_is_the_model():
-    train, r, clf = _data(), _result(), _classifier()
-    ev = Evaluator(clf, None, train, extract_features(clf, train.x))
+    train, r = _data(), _result()
     samples = sec4.stage_swap_samples(
-        {"S": r, "L": r}, [("L", "L"), ("S", "L"), ("L", "S")], [0.1, 0.5], n=30, n1=3, n2=3
+        {"S": r, "L": r}, sec4.table1_pairs("S", "L"), [0.1, 0.5], n=30, n1=3, n2=3
     )
-    rows = sec4.stage_swap_table(samples, ev, n_boot=10)
-    assert [(x["split"], x["stage1"], x["stage2"]) for x in rows] == [
-        (s, a, b) for s in (0.1, 0.5) for a, b in (("L", "L"), ("S", "L"), ("L", "S"))
-    ]
+    t = sec4.table1(samples, _panel(train.x), "S", "L")
+    assert list(t.scores) == [(s, a, b) for s in (0.1, 0.5) for a, b in t.pairs]
     for s in (0.1, 0.5):
-        fds = {x["fd"] for x in rows if x["split"] == s}
-        assert len(fds) == 1  # same model in both stages: every pair is the same sampler
-    assert all(x["n"] == 30 and x["fd_low"] <= x["fd"] <= x["fd_high"] for x in rows)
+        for j in ("A", "B"):
+            fds = {t.scores[(s, *p)][j]["fd"] for p in t.pairs}
+            assert len(fds) == 1  # same model in both stages: every pair is the same sampler
+            d = t.paired[(s, "stage2 - stage1")][j]
+            assert (d["fd"]["delta"], d["fd"]["low"], d["fd"]["high"]) == (0.0, 0.0, 0.0)
+            assert d["accuracy"]["delta"] == 0.0
+    assert all(v["n"] == 30 for sc in t.scores.values() for v in sc.values())
+    rows = sec4.table1_rows(t)
+    assert len(rows) == 8 and {"FD A [95% CI]", "accuracy B [95% CI]", "rank A"} <= set(rows)
+    assert {"KID A", "precision B", "recall A"} <= set(sec4.table1_detail(t))
+    assert "Kendall tau" in sec4.table1_ranking(t)
 
 
-def test_stage_swap_shares_stage_one_exactly():
-    """Integrating stage 1 once and resuming with each stage-2 model is the same sampler as
-    StageSwapVelocity over the whole stage-wise grid."""
+def test_table1_rows_are_paired_and_checked():
+    """Rows share the seed's noise (the same x0) and the labels; unpaired rows are refused."""
     from flowstage_lib.path import stagewise_grid
     from flowstage_lib.solver import StageSwapVelocity
 
-    train, clf = _data(), _classifier()
     ra, rb = _result(seed=0), _result(seed=1)
-    ev = Evaluator(clf, None, train, extract_features(clf, train.x))
     samples = sec4.stage_swap_samples(
-        {"a": ra, "b": rb}, [("a", "a"), ("a", "b")], [0.3], n=12, n1=3, n2=4
+        {"a": ra, "b": rb}, sec4.table1_pairs("a", "b"), [0.3], n=12, n1=3, n2=4
     )
-    rows = sec4.stage_swap_table(samples, ev, n_boot=10)
     y = torch.arange(12) % K
-    for (s1, s2), row in zip([(ra, ra), (ra, rb)], rows, strict=True):
-        fn = StageSwapVelocity(ModelVelocity(s1.model), ModelVelocity(s2.model), 0.3)
+    for s1, s2 in sec4.table1_pairs("a", "b"):
+        m = {"a": ra, "b": rb}
+        fn = StageSwapVelocity(ModelVelocity(m[s1].model), ModelVelocity(m[s2].model), 0.3)
         ref = sample(fn, 12, SHAPE, y=y, grid=stagewise_grid(3, 4, 0.3), seed=0).x1
-        score = ev.score(sec4.from_u8(sec4.to_u8(ref)), y, n_boot=10, seed=0)
-        assert row["fd"] == pytest.approx(score.fd, rel=1e-9)
-    assert rows[0]["fd"] != rows[1]["fd"]
+        assert torch.equal(samples[(0.3, s1, s2)]["x"], sec4.to_u8(ref))  # one x0 per row i
+        assert torch.equal(samples[(0.3, s1, s2)]["y"], y)
+    bad = dict(samples)
+    bad[(0.3, "b", "a")] = {**bad[(0.3, "b", "a")], "y": y.roll(1)}
+    with pytest.raises(ValueError, match="not paired"):
+        sec4.table1(bad, _panel(_data().x), "a", "b")
 
 
-def test_paired_fd_difference():
-    from flowstage_lib.metrics import frechet_distance
+def test_table1_sample_rows_export(tmp_path, monkeypatch):
+    from flowstage_lib.experiments.sample_sets import export_sample_sets, load_sample_set
 
-    train, clf = _data(), _classifier()
-    ev = Evaluator(clf, None, train, extract_features(clf, train.x))
-    g = torch.Generator().manual_seed(3)
-    xa = torch.rand((40, *SHAPE), generator=g) * 2 - 1
-    xb = xa + 0.3 * torch.randn(xa.shape, generator=g)
-    d, lo, hi = sec4.paired_fd_difference(ev, xa, xa, n_boot=20)
-    assert (d, lo, hi) == (0.0, 0.0, 0.0)  # a set against itself, resampled in pairs
-    d, lo, hi = sec4.paired_fd_difference(ev, xa, xb, n_boot=50)
-    ref = frechet_distance(ev.features(xa), ev.ref_feats) - frechet_distance(
-        ev.features(xb), ev.ref_feats
-    )
-    assert d == pytest.approx(ref) and lo <= d <= hi
-    with pytest.raises(ValueError, match="same size"):
-        sec4.paired_fd_difference(ev, xa, xb[:5])
+    monkeypatch.setenv("FLOWSTAGE_RESULTS", str(tmp_path))
+    r = _result()
+    samples = sec4.stage_swap_samples({"S": r, "L": r}, [("L", "L"), ("S", "L")], [0.2], n=6,
+                                      n1=2, n2=2)  # fmt: skip
+    rows = sec4.table1_sample_rows(samples, {"S": r, "L": r}, (2, 2), seed=0)
+    index = export_sample_sets("sec4_stages", "smoke", "table1", rows)
+    import pandas as pd
+
+    got = pd.read_csv(index)
+    assert got.row.tolist() == ["0.2: L/L", "0.2: S/L"] and got.n.tolist() == [6, 6]
+    x, y = load_sample_set(index.parent / got.file[1])
+    assert torch.equal(sec4.to_u8(x), samples[(0.2, "S", "L")]["x"])
 
 
 def test_thumbnail_distance_ignores_detail_within_blocks():
@@ -292,29 +317,71 @@ def test_figure4_finds_the_layout_time_and_the_blob():
     f = sec4.figure4(ip)
     assert f.t_layout == pytest.approx(0.75) and f.t_layout_half == pytest.approx(0.5)
     assert f.blob_ratio < 0.02  # within-class spread of class means ~ 0 (uint8 rounding)
-    c = sec4.figure4_comparison(f, t09=0.3)
+    assert f.t_layout_ci == pytest.approx((0.75, 0.75))  # every sample decays alike
+    c = sec4.figure4_comparison(f, _transition(0.3, 0.28, 0.33))
     assert c.verdicts()["fig4_layout"].verdict == "not reproduced"
+    assert c.verdicts()["fig4_model_lags_target"].verdict == "reproduced"  # 0.75 vs <= 0.33
     assert c.verdicts()["fig4_blob"].verdict == "reproduced"
     assert "class mean, and the model has learned it" in c.glue["blob_sentence"]
 
 
+def test_layout_time_interval_brackets_the_point():
+    T, n = 21, 40
+    t = np.linspace(0, 1, T)
+    g = torch.Generator().manual_seed(0)
+    rate = 2 + torch.rand(n, generator=g) * 4  # each sample decays like exp(-rate t)
+    d = torch.exp(-torch.from_numpy(t)[:, None] * rate[None, :])  # (T, n)
+    lo, hi = sec4.layout_time_interval(t, d, n_boot=100, seed=0)
+    m = d.mean(1).numpy()
+    point = first_crossing(t, m / m[0], 0.25, "below")
+    assert lo <= point <= hi and hi - lo < 0.2
+    with pytest.raises(ValueError, match="n_boot"):
+        sec4.layout_time_interval(t, d, n_boot=1)
+
+
+def test_layout_nearest_is_a_low_pass_nearest_neighbour():
+    g = torch.Generator().manual_seed(0)
+    train = torch.rand((30, 1, 28, 28), generator=g) * 2 - 1
+    x = torch.cat([train[:3], torch.rand((4, 1, 28, 28), generator=g) * 2 - 1])
+    d = sec4.layout_nearest(x, train)
+    assert d[:3].max() < 1e-6  # copies are at distance 0
+
+    # independent float64 re-derivation: 4 x 4 block means, brute-force nearest neighbour
+    def thumbs(z):
+        return z.double().reshape(len(z), 7, 4, 7, 4).mean((2, 4)).reshape(len(z), -1)
+
+    ref = torch.cdist(thumbs(x), thumbs(train)).min(1).values / 7.0
+    assert torch.allclose(d.double(), ref, atol=1e-5)
+    thr = sec4.layout_threshold(x[3:], train, q=0.5)
+    assert sec4.layout_copies(d, thr)[:3].all() and thr > 0
+    with pytest.raises(ValueError, match="q must"):
+        sec4.layout_threshold(x, train, q=1.5)
+
+
 def test_figure13_memorization_reads_the_switch_curve():
-    n = 4
-    frac = {0.0: 0, 0.2: 0, 0.4: 2, 0.6: 4, 1.0: 4}  # memorized samples per t_switch
+    n, train, held = 20, _data(n_per_class=10), _data(n_per_class=10, seed=5)
+    frac = {0.0: 0, 0.1: 0, 0.2: 0, 0.25: 0, 0.4: 10, 0.6: 20, 1.0: 20}  # memorized per t_s
+    copies = train.x[:n]  # layout copies from t_switch = 0.4 on, blank images before
     mixed = {
         s: {
+            "x": sec4.to_u8(copies if s >= 0.4 else -torch.ones_like(copies)),
             "memorized": torch.arange(n) < k,
             "nn_index": torch.arange(n),
             "structural": torch.full((n,), 1.0 - s),
         }
         for s, k in frac.items()
     }
-    f = sec4.figure13_memorization(mixed, n)
+    f = sec4.figure13_memorization(mixed, n, train.x, held.x)
     assert f.t_drop == pytest.approx(0.4) and f.t_commit == 0.0
-    assert (f.max_low, f.min_high, f.oracle_frac, f.has_oracle_alone) == (0.0, 0.5, 1.0, True)
-    assert f.memorized_ci.shape == (5, 2) and f.structural.shape == (5, 3)
-    c = sec4.figure5_13_comparison(f, t09=0.45)
+    assert f.layout_copy.tolist() == [0, 0, 0, 0, 1, 1, 1]
+    assert f.t_layout_copy == pytest.approx(0.4 - 0.15 / 2) and f.threshold > 0
+    assert f.layout_copy_ci.shape == (7, 2) and f.layout.shape == (7, 3)
+    assert f.memorized_ci.shape == (7, 2) and f.structural.shape == (7, 3)
+    c = sec4.figure5_13_comparison(f, _transition(0.3, 0.28, 0.34))
+    # pixel copies: partly; layouts: copied after our transition (0.25 -> 0.4), not after 0.2
     assert [v.verdict for v in c.verdicts().values()] == ["partly", "partly"]
+    c = sec4.figure5_13_comparison(f, _transition(0.5, 0.45, 0.55))
+    assert c.verdicts()["fig13_drop"].verdict == "not reproduced"
 
 
 def test_figure7_shares_and_spreads():
@@ -330,7 +397,7 @@ def test_figure7_shares_and_spreads():
     assert f.share_nav == pytest.approx(1.0, abs=0.02)
     assert f.ref_loss == pytest.approx({"S": 1.2, "B": 1.1, "B x2": 1.0})
     assert f.spread_nav > f.spread_ref
-    c = sec4.figure7_comparison(f, 0.3, "B", "B x2")
+    c = sec4.figure7_comparison(f, _transition(0.3, 0.28, 0.33), "B", "B x2")
     v = c.verdicts()
     assert (v["fig7a_targets"].kind, v["fig7a_targets"].verdict) == ("identity", "checked")
     assert v["fig7b_sizes"].verdict == "partly"  # ordered, but a larger spread in navigation
@@ -339,31 +406,17 @@ def test_figure7_shares_and_spreads():
 def test_table1_comparison_and_claim_record(tmp_path, monkeypatch):
     from flowstage_lib.tooling.book import Results
 
-    rows = [
-        {
-            "split": s,
-            "stage1": a,
-            "stage2": b,
-            "fd": fd,
-            "fd_low": fd - 1,
-            "fd_high": fd + 1,
-            "accuracy": 0.5,
-        }
-        for s in (0.1, 0.2)
-        for (a, b), fd in (
-            (("L", "L"), 3.0),
-            (("S", "L"), 4.0),
-            (("L", "S"), 10.0),
-            (("S", "S"), 12.0),
-        )
-    ]
-    paired = {(s, "stage2 - stage1"): (6.0, 5.0, 7.0) for s in (0.1, 0.2)}
-    t = sec4.Table1(rows, paired, sec4.swap_costs(rows, "L", "S"), strong="L", weak="S")
+    t = _table1_synthetic()
     c = sec4.table1_comparison(t)
     assert c.verdicts()["table1_stage_swap"].verdict == "reproduced"
+    assert c.glue["v1_A"] == c.glue["v1_B"] == "reproduced"
     assert c.claims[0][1] == "Table 1: +0.77 / +8.32 gFID (split 0.1), +1.87 / +6.64 (split 0.2)"
+    assert "judge A: reproduced" in c.claims[0][2] and "criterion:" in c.claims[0][2]
     assert sec4.table1_rows(t)["paper gFID"].tolist()[:2] == [2.94, 3.71]
     assert sec4.table1_paper_costs(t)[("S", "L")] == pytest.approx([0.77, 1.87])
+    # a weak stage 1 whose cost is resolved and large: the claim fails under both judges
+    costly = sec4.table1_comparison(_table1_synthetic(stage1=(5.0, 4.0, 6.0)))
+    assert costly.verdicts()["table1_stage_swap"].verdict == "partly"  # 2 > 1 still holds
     monkeypatch.setenv("FLOWSTAGE_RESULTS", str(tmp_path))
     res = Results("sec4_stages", "smoke")
     c.record(res)

@@ -7,17 +7,18 @@ from __future__ import annotations
 import numpy as np
 
 from flowstage_lib.data import default_device, heldout_images
+from flowstage_lib.experiments.sample_sets import export_sample_sets
 from flowstage_lib.experiments.sec4_stages.figure4_intermediate import intermediate_predictions
 from flowstage_lib.experiments.sec4_stages.figure5_13_mixed import mixed_sampling
 from flowstage_lib.experiments.sec4_stages.figure6_refinement import refinement, refinement_size
 from flowstage_lib.experiments.sec4_stages.figure7_loss import loss_curve
-from flowstage_lib.experiments.sec4_stages.setting import load_models
+from flowstage_lib.experiments.sec4_stages.setting import load_models, load_scorers
 from flowstage_lib.experiments.sec4_stages.table1_stage_swap import (
     stage_swap_samples,
     table1,
     table1_pairs,
+    table1_sample_rows,
 )
-from flowstage_lib.metrics.evaluate import get_evaluator
 from flowstage_lib.oracle import OracleVelocity
 from flowstage_lib.tooling.progress import stage
 from flowstage_lib.training.zoo import ZOO_PRESETS
@@ -34,12 +35,12 @@ def compute(P) -> None:
     main = preset.main_size
     with stage("models (train or load)"):
         M = load_models(P.profile, P.sizes, main, P.long_budget, P.table1_models)
-    with stage("classifier (train or load)"):
-        ev = get_evaluator(P.profile, progress=False)
+    with stage("classifier and judges (train or load)"):
+        ev, panel = load_scorers(P.profile, P.n_boot, P.seed)
     train, clf = ev.train, ev.classifier
     held, _ = heldout_images("mnist5k")
-    with stage("transition (oracle top-1 curve)"):
-        transition(train, P.n_queries, P.seed)
+    with stage("transition (oracle top-1 curve, bootstrap interval)"):
+        transition(train, P.n_queries, P.seed, n_boot=P.n_boot)
     with stage("Fig. 4 (intermediate predictions)"):
         intermediate_predictions(M[main], clf, P.n_layout, cfg, P.n_steps, P.seed)
     switches = sorted({float(s) for s in P.fig13_switches} | {float(s) for s in P.fig5_switches})
@@ -61,4 +62,6 @@ def compute(P) -> None:
         swap = stage_swap_samples(
             M, table1_pairs(weak, strong), P.table1_splits, P.n_fd, *P.table1_steps, seed=P.seed
         )
-        table1(swap, ev, weak, strong, P.n_boot, P.seed)
+        table1(swap, panel, weak, strong)
+    rows = table1_sample_rows(swap, M, tuple(P.table1_steps), P.seed)
+    export_sample_sets("sec4_stages", P.profile, "table1", rows)

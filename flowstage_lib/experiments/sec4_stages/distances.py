@@ -18,6 +18,7 @@ from flowstage_lib.metrics import (
 )
 
 __all__ = [
+    "thumbnails",
     "thumbnail_distance",
     "structural",
     "feature_maps",
@@ -47,14 +48,19 @@ def rms(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
     return (a - b).flatten(1).pow(2).mean(1).sqrt()
 
 
+def thumbnails(x: torch.Tensor, side: int = 7) -> torch.Tensor:
+    """(B, C, side, side) low-pass thumbnails (average pooling) of images x (B, C, H, W)
+    clamped to [-1, 1] (28 x 28 -> 7 x 7 with 4 x 4 pooling)."""
+    if not isinstance(x, torch.Tensor) or x.ndim != 4:
+        raise ValueError(f"x must be a (B, C, H, W) tensor, got {tuple(getattr(x, 'shape', ()))}")
+    k = max(1, x.shape[-1] // side)
+    return torch.nn.functional.avg_pool2d(x.float().clamp(-1, 1), k)
+
+
 def thumbnail_distance(a: torch.Tensor, b: torch.Tensor, side: int = 7) -> torch.Tensor:
-    """(B,) RMS difference of ``side x side`` thumbnails (average pooling) of images a, b
-    (B, C, H, W) clamped to [-1, 1]: a layout distance that ignores pixel-level detail and
-    background speckle (28 x 28 -> 7 x 7 with 4 x 4 pooling)."""
-    k = max(1, a.shape[-1] // side)
-    pa = torch.nn.functional.avg_pool2d(a.float().clamp(-1, 1), k)
-    pb = torch.nn.functional.avg_pool2d(b.float().clamp(-1, 1), k)
-    return (pa - pb).flatten(1).pow(2).mean(1).sqrt()
+    """(B,) RMS difference of ``side x side`` thumbnails (:func:`thumbnails`) of images a, b
+    (B, C, H, W): a layout distance that ignores pixel-level detail and background speckle."""
+    return (thumbnails(a, side) - thumbnails(b, side)).flatten(1).pow(2).mean(1).sqrt()
 
 
 def predict(classifier: FeatureClassifier, x: torch.Tensor) -> torch.Tensor:

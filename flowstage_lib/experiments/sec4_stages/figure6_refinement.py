@@ -17,12 +17,7 @@ from flowstage_lib.experiments._models import model_id, module_fingerprint
 from flowstage_lib.experiments._shared import Comparison, balanced_labels, from_u8, to_u8
 from flowstage_lib.experiments.sec4_stages import distances as dist
 from flowstage_lib.experiments.sec4_stages._common import velocity
-from flowstage_lib.metrics import (
-    FeatureClassifier,
-    bootstrap_mean_ci,
-    class_accuracy,
-    memorization,
-)
+from flowstage_lib.metrics import FeatureClassifier, bootstrap_mean_ci, memorization
 from flowstage_lib.oracle.transition import first_crossing
 from flowstage_lib.solver import renoise_and_resume
 from flowstage_lib.tooling import cache
@@ -172,19 +167,23 @@ class Figure6:
         t_resume: (R,).
         layout, thumbnail, pixel: (R, 3) mean, low, high of the distance to the source divided
             by the mean same-class pair distance (1 = as different as a new image).
-        agree, memorized: (R,) fraction with the label kept / copied from training.
+        agree: {judge: (R,) fraction the judge labels with the source's class} (the panel's
+            judges, :mod:`flowstage_lib.metrics.judge.panel`); memorized: (R,) fraction copied
+            from training (d1 < d2 / 3).
         t_keep, t_keep_thumb: first t_resume where the layout / thumbnail distance <= 0.5.
         worst_late: max relative layout distance at t_resume >= 0.2; pixel_at_02: relative
             pixel distance at t_resume = 0.2 (NaN if not run).
-        acc_source, acc_noisy: classifier accuracy on the sources, clean and with N(0, 0.1^2)
-            pixel noise; speckle: background RMS of the images resumed from the last t.
+        agree_late_min: the lowest of ``agree`` over judges and t_resume >= 0.2.
+        acc_source, acc_noisy: the lower of the judges' accuracies on the sources, clean and
+            with N(0, 0.1^2) pixel noise; speckle: background RMS of the images resumed from
+            the last t.
     """
 
     t_resume: np.ndarray
     layout: np.ndarray
     thumbnail: np.ndarray
     pixel: np.ndarray
-    agree: np.ndarray
+    agree: dict
     memorized: np.ndarray
     t_keep: float
     t_keep_thumb: float
@@ -202,19 +201,33 @@ def _rel_ci(d: torch.Tensor, base: torch.Tensor) -> np.ndarray:
     return np.array([bootstrap_mean_ci(r, n_boot=500, seed=0) for r in rel])
 
 
-def figure6_refinement(rf: dict, classifier: FeatureClassifier, seed: int) -> Figure6:
-    """Analyse :func:`refinement` (Fig. 6b)."""
+def _judged(panel, rf: dict, seed: int) -> tuple[dict, float, float]:
+    """Per judge: (R,) fraction of resumed images labelled with the source's class; and the
+    lowest judge accuracy on the sources, clean and with N(0, 0.1^2) pixel noise."""
+    y, src = rf["y"], from_u8(rf["source"])
+    g = torch.Generator().manual_seed(seed)
+    noisy = (src + 0.1 * torch.randn(src.shape, generator=g)).clamp(-1, 1)
+    agree = {
+        j.name: np.array([float(j.correct(from_u8(x), y).mean()) for x in rf["x"]])
+        for j in panel.judges
+    }
+    acc_src = min(float(j.correct(src, y).mean()) for j in panel.judges)
+    acc_noisy = min(float(j.correct(noisy, y).mean()) for j in panel.judges)
+    return agree, acc_src, acc_noisy
+
+
+def figure6_refinement(rf: dict, panel, seed: int) -> Figure6:
+    """Analyse :func:`refinement` (Fig. 6b); class agreement is judged by ``panel``'s judges
+    (:class:`~flowstage_lib.metrics.judge.panel.Panel`), not by the layout network."""
     tr = rf["t_resume"].numpy()
     rl = _rel_ci(rf["structural"], rf["baseline_structural"])  # (R, 3)
     rp = _rel_ci(rf["pixel"], rf["baseline_pixel"])
     rth = _rel_ci(rf["thumbnail"], rf["baseline_thumbnail"])
-    agree = rf["agree"].float().mean(1).numpy()
+    agree, acc_src, acc_noisy = _judged(panel, rf, seed)
     at = {float(t): k for k, t in enumerate(tr)}
     late = [t for t in at if t >= 0.2 - 1e-9]
-    src = from_u8(rf["source"])
-    g = torch.Generator().manual_seed(seed)
-    noisy = (src + 0.1 * torch.randn(src.shape, generator=g)).clamp(-1, 1)
-    bg = src < -0.99  # background pixels of the sources
+    bg = from_u8(rf["source"]) < -0.99  # background pixels of the sources
+    lowest = np.min(np.stack(list(agree.values())), axis=0)  # (R,)
     return Figure6(
         t_resume=tr,
         layout=rl,
@@ -226,9 +239,9 @@ def figure6_refinement(rf: dict, classifier: FeatureClassifier, seed: int) -> Fi
         t_keep_thumb=first_crossing(tr, rth[:, 0], 0.5, "below"),
         worst_late=max(rl[at[t], 0] for t in late) if late else float("nan"),
         pixel_at_02=rp[at[0.2], 0] if 0.2 in at else float("nan"),
-        agree_late_min=float(min(agree[at[t]] for t in late)) if late else float("nan"),
-        acc_source=class_accuracy(classifier, src, rf["y"]),
-        acc_noisy=class_accuracy(classifier, noisy, rf["y"]),
+        agree_late_min=float(min(lowest[at[t]] for t in late)) if late else float("nan"),
+        acc_source=acc_src,
+        acc_noisy=acc_noisy,
         speckle=float((from_u8(rf["x"][-1])[bg] + 1).pow(2).mean().sqrt()),
     )
 
@@ -241,7 +254,7 @@ def figure6_table(f: Figure6) -> pd.DataFrame:
             "layout distance (rel.)": f.layout[:, 0],
             "thumbnail distance (rel.)": f.thumbnail[:, 0],
             "pixel distance (rel.)": f.pixel[:, 0],
-            "class kept": f.agree,
+            **{f"class kept (judge {j})": a for j, a in f.agree.items()},
             "memorized (d1 < d2/3)": f.memorized,
         }
     )

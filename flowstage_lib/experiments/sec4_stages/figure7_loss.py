@@ -164,12 +164,15 @@ def _table(f: Figure7, word_a: str, word_shape: str, main: str, long: str) -> pd
     return pd.DataFrame(rows, columns=["quantity", "paper", "ours", "verdict"])
 
 
-def figure7_comparison(f: Figure7, t09: float, main: str, long: str) -> Comparison:
+def figure7_comparison(f: Figure7, tr, main: str, long: str) -> Comparison:
     """Fig. 7 against the paper (criteria ``fig7a_gap_only_in_navigation`` (an identity),
-    ``fig7a_oracle_loss_shape``, ``fig7b_sizes_separate_in_refinement``)."""
-    lo = f.oracle
+    ``fig7a_oracle_loss_shape`` (with t_0.9's interval), ``fig7b_sizes_separate_in_refinement``);
+    ``tr``: our :class:`~flowstage_lib.experiments._shared.Transition` with its interval."""
+    lo, t09 = f.oracle, tr.t09
     va = criteria.fig7a_gap_only_in_navigation(f.share_nav)
-    vs = criteria.fig7a_oracle_loss_shape(lo[0], lo.max(), f.t_peak, t09, lo[-1], f.mid_min)
+    vs = criteria.fig7a_oracle_loss_shape(
+        lo[0], lo.max(), f.t_peak, tr.t09_interval, lo[-1], f.mid_min
+    )
     vb = criteria.fig7b_sizes_separate_in_refinement(
         f.spread_nav, f.spread_ref, f.ref_loss, main, long
     )

@@ -129,27 +129,32 @@ def figure5(mixed: dict, train_x: torch.Tensor, switches, rows: int):
 
 
 def figure13(f, trans, t09: float):
-    """Fig. 13: (a) structural distance, (b) memorized fraction and the oracle's top-1 weight."""
+    """Fig. 13: (a) low-pass layout distance to the nearest training image, (b) layout- and
+    pixel-copy rates and the oracle's top-1 weight."""
     sw = f.t_switch
     fig, axes = plt.subplots(1, 2, figsize=(11, 3.8), layout="constrained")
     ax = axes[0]
     ax.plot(
         sw,
-        f.structural[:, 0],
+        f.layout[:, 0],
         "o-",
         ms=3,
         color=plotting.OURS_COLOR,
-        label="feature-map MSE to the nearest training image",
+        label="7 x 7 thumbnail RMS to the nearest training thumbnail",
     )
-    band(ax, sw, f.structural[:, 1], f.structural[:, 2], plotting.OURS_COLOR)
+    band(ax, sw, f.layout[:, 1], f.layout[:, 2], plotting.OURS_COLOR)
+    ax.axhline(f.threshold, color="k", ls=":", lw=1, label="layout-copy threshold")
     mark_times(ax, t09)
     ax.set(
         xlabel=r"$t_\mathrm{switch}$ (oracle before, model after)",
-        ylabel="structural distance (mean, 95% CI)",
-        title="(a) distance to the nearest training image (Fig. 13)",
+        ylabel="layout distance (mean, 95% CI)",
+        title="(a) layout distance to the nearest training image (Fig. 13)",
     )
     ax.set_ylim(bottom=0)
     ax.legend(fontsize=8, loc="lower left", frameon=True, framealpha=0.95, edgecolor="none")
+    ax = axes[1]
+    ax.plot(sw, f.layout_copy, "D-", ms=3, color="C2", label="layout copied (below threshold)")
+    band(ax, sw, f.layout_copy_ci[:, 0], f.layout_copy_ci[:, 1], "C2")
     ax = axes[1]
     ax.plot(
         sw, f.memorized, "o-", ms=3, color=MEMORIZED, label="fraction memorized ($d_1 < d_2/3$)"
@@ -199,7 +204,9 @@ def figure6(rf: dict, f, resume_times, rows: int, t09: float):
     ):
         ax.plot(tr, d[:, 0], style, ms=3, color=color, label=label)
         band(ax, tr, d[:, 1], d[:, 2], color)
-    ax.plot(tr, 1 - f.agree, "^:", ms=3, color="C2", label="classifier disagrees with label")
+    for k, (j, a) in enumerate(f.agree.items()):
+        ax.plot(tr, 1 - a, ("^:", "v:")[k % 2], ms=3, color=f"C{2 + 3 * k}",
+                label=f"judge {j} disagrees with label")  # fmt: skip
     ax.axhline(0.5, color="k", lw=0.8, ls=":")
     mark_times(ax, t09, paper_t=(paper.FIG4_LAYOUT_T,))
     ax.set(
@@ -262,8 +269,9 @@ def figure7(f, curves: dict, labels: dict, history: dict, t09: float, main: str)
 
 
 def table1_figure(t, paper_costs: dict, steps: tuple[int, int]):
-    """Table 1 as bars: (a) our paired FD differences to strong/strong, (b) the paper's."""
-    splits = sorted({r["split"] for r in t.rows})
+    """Table 1 as bars: (a) our paired FD differences to strong/strong under each judge (judge
+    B hatched), (b) the paper's."""
+    splits = t.splits
     fig, axes = plt.subplots(
         1,
         2,
@@ -271,27 +279,33 @@ def table1_figure(t, paper_costs: dict, steps: tuple[int, int]):
         layout="constrained",
         gridspec_kw={"width_ratios": [max(len(splits), 2), 2]},
     )
-    pairs = t.pairs[1:]
-    width = 0.8 / len(pairs)
-    names = {t.strong: paper.TABLE1_STRONG, t.weak: paper.TABLE1_WEAK}
-    for k, pair in enumerate(pairs):
-        off = (k - (len(pairs) - 1) / 2) * width
-        d = np.array([t.paired[(s, pair)] for s in splits])  # (splits, 3): diff, low, high
-        axes[0].bar(
-            np.arange(len(splits)) + off,
-            d[:, 0],
-            width,
-            capsize=3,
-            color=f"C{k + 1}",
-            yerr=[d[:, 0] - d[:, 1], d[:, 2] - d[:, 0]],
-            label=f"{pair[0]} / {pair[1]}",
-        )
+    pairs, names = t.pairs[1:], ("stage1", "stage2", "both")
+    nb = len(pairs) * len(t.judges)
+    width = 0.8 / nb
+    paper_names = {t.strong: paper.TABLE1_STRONG, t.weak: paper.TABLE1_WEAK}
+    for k, (pair, name) in enumerate(zip(pairs, names, strict=True)):
+        for m, j in enumerate(t.judges):
+            off = (k * len(t.judges) + m - (nb - 1) / 2) * width
+            d = [t.paired[(s, name)][j]["fd"] for s in splits]
+            v = np.array([[x["delta"], x["low"], x["high"]] for x in d])  # (splits, 3)
+            axes[0].bar(
+                np.arange(len(splits)) + off,
+                v[:, 0],
+                width,
+                capsize=2,
+                color=f"C{k + 1}",
+                hatch="//" if m else None,
+                edgecolor="w" if m else None,
+                yerr=[v[:, 0] - v[:, 1], v[:, 2] - v[:, 0]],
+                label=f"{pair[0]} / {pair[1]} (judge {j})",
+            )
+        off = (k - (len(pairs) - 1) / 2) * (0.8 / len(pairs))
         axes[1].bar(
             np.arange(len(paper.TABLE1_SPLITS)) + off,
             paper_costs[pair],
-            width,
+            0.8 / len(pairs),
             color=f"C{k + 1}",
-            label=f"{names[pair[0]]} / {names[pair[1]]}",
+            label=f"{paper_names[pair[0]]} / {paper_names[pair[1]]}",
         )
     axes[0].set_xticks(np.arange(len(splits)), [f"split {s:g}" for s in splits])
     axes[0].set(
@@ -306,5 +320,5 @@ def table1_figure(t, paper_costs: dict, steps: tuple[int, int]):
         ax.axhline(0, color="k", lw=0.8)
         lo_y, hi_y = ax.get_ylim()
         ax.set_ylim(min(lo_y, 0), hi_y * 1.3)
-        ax.legend(fontsize=8, title="stage 1 / stage 2", title_fontsize=8, loc="upper left", ncol=3)
+        ax.legend(fontsize=7, title="stage 1 / stage 2", title_fontsize=8, loc="upper left", ncol=3)
     return fig

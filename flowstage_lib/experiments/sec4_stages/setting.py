@@ -9,7 +9,7 @@ import pandas as pd
 from flowstage_lib.models import count_params
 from flowstage_lib.training.zoo import get_model
 
-__all__ = ["load_models", "models_table", "classifier_note", "model_labels"]
+__all__ = ["load_models", "load_scorers", "models_table", "classifier_note", "model_labels"]
 
 
 def load_models(
@@ -23,6 +23,17 @@ def load_models(
         if s not in ms:
             ms[s] = get_model(profile, s, progress=False)
     return ms
+
+
+def load_scorers(profile: str, n_boot: int, seed: int) -> tuple:
+    """(ev, panel): the feature classifier's :class:`~flowstage_lib.metrics.evaluate.Evaluator`
+    (its training data, and its network as the *layout* feature map of Figs. 4, 6 and 13, never
+    as a judge) and the two judges (:func:`~flowstage_lib.metrics.judge.panel.get_panel`)
+    that score every sample set of Section 4."""
+    from flowstage_lib.metrics.evaluate import get_evaluator
+    from flowstage_lib.metrics.judge.panel import get_panel
+
+    return get_evaluator(profile, progress=False), get_panel(profile, n_boot, seed, False)
 
 
 def models_table(models: dict) -> pd.DataFrame:
@@ -43,14 +54,21 @@ def models_table(models: dict) -> pd.DataFrame:
     )
 
 
-def classifier_note(ev, held_note: str) -> str:
-    """The feature classifier's training and accuracy, and where Fig. 6's images come from."""
+def classifier_note(ev, held_note: str, panel=None) -> str:
+    """The layout network's training and accuracy, the judges, and where Fig. 6's images come
+    from."""
     rep = ev.report
-    return (
-        f"Feature classifier: {rep.steps} steps, accuracy {rep.heldout_accuracy:.1%} "
-        f"on {rep.heldout_name}, {rep.test_accuracy or float('nan'):.1%} on "
-        f"{rep.test_name or 'no test set'}. Unseen images of Fig. 6: {held_note}."
+    out = (
+        f"Layout feature network (the old feature classifier, not a judge): {rep.steps} steps, "
+        f"accuracy {rep.heldout_accuracy:.1%} on {rep.heldout_name}. "
     )
+    if panel is not None:
+        judges = ", ".join(
+            f"{j.name} ({j.config.arch}, held-out accuracy {j.report.heldout_accuracy:.1%})"
+            for j in panel.judges
+        )
+        out += f"Judges: {judges}; reference: {panel.judges[0].ref_note}. "
+    return out + f"Unseen images of Fig. 6: {held_note}."
 
 
 def model_labels(models: dict) -> dict[str, str]:

@@ -1,10 +1,11 @@
 """Table 1: one model per stage. Stage-swapped sampling (model a for t < t_split, model b
-after), scored by Frechet distance with bootstrap intervals; paired differences between rows
-(paper: a weak stage-1 model costs little, a weak stage-2 model a lot)."""
+after), scored by both judges of :mod:`flowstage_lib.metrics.judge.panel` (FD and class
+accuracy with 95% intervals, KID, precision / recall), with paired differences between rows
+that share noise and labels (paper: a weak stage-1 model costs little, a weak stage-2 model a
+lot)."""
 
 from __future__ import annotations
 
-import math
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -17,21 +18,24 @@ from flowstage_lib.data import default_device
 from flowstage_lib.experiments import criteria, paper
 from flowstage_lib.experiments._models import model_id
 from flowstage_lib.experiments._shared import Comparison, balanced_labels, from_u8, to_u8
+from flowstage_lib.metrics.judge.panel import agreement, ranks
 from flowstage_lib.path import stagewise_grid
 from flowstage_lib.solver import ModelVelocity, euler_sample, sample
 from flowstage_lib.tooling import cache
 
 __all__ = [
     "stage_swap_samples",
-    "stage_swap_table",
-    "paired_fd_difference",
-    "swap_costs",
     "table1_pairs",
     "Table1",
     "table1",
+    "table1_costs",
     "table1_rows",
+    "table1_detail",
+    "table1_ranking",
+    "table1_show",
     "table1_comparison",
     "table1_paper_costs",
+    "table1_sample_rows",
 ]
 
 
@@ -105,110 +109,77 @@ def _swap_samples(models, a, b, split, n1, n2, n, seed, batch_size, memo) -> dic
     return {"x": to_u8(torch.cat(parts)), "y": y, "seconds": time.time() - t0}
 
 
-def stage_swap_table(samples: dict[tuple, dict], evaluator, n_boot: int = 200, seed: int = 0):
-    """Score the rows of :func:`stage_swap_samples`: FD in classifier features to the training
-    split with a 95% bootstrap interval, and class accuracy.
-
-    Returns:
-        One dict per row: split, stage1, stage2, fd, fd_low, fd_high, accuracy, n, seconds.
-    """
-    rows = []
-    for (split, a, b), s in samples.items():
-        sc = evaluator.score(from_u8(s["x"]), s["y"], n_boot=n_boot, seed=seed)
-        rows.append(
-            {
-                "split": split,
-                "stage1": a,
-                "stage2": b,
-                "fd": sc.fd,
-                "fd_low": sc.fd_low,
-                "fd_high": sc.fd_high,
-                "accuracy": sc.accuracy,
-                "n": sc.n,
-                "seconds": s["seconds"],
-            }
-        )
-    return rows
-
-
-def paired_fd_difference(evaluator, x_a, x_b, n_boot: int = 200, seed: int = 0, level=0.95):
-    """FD(x_a) - FD(x_b) against the training features, with a *paired* bootstrap interval.
-
-    Row i of x_a (n, C, H, W) and of x_b shares noise and label (:func:`stage_swap_samples`),
-    so both are resampled with the same indices: the interval measures the noise of the
-    difference, much smaller than that of each FD
-    (:meth:`~flowstage_lib.metrics.evaluate.Evaluator.paired_difference`).
-
-    Returns:
-        (difference, low, high) at ``level`` (percentile interval shifted to the estimate).
-    """
-    return evaluator.paired_difference(x_a, x_b, n_boot, seed, level).as_tuple()
-
-
-def swap_costs(rows: Sequence[dict], strong: str, weak: str) -> list[dict]:
-    """Per split: the FD cost of a weak stage-1 model (weak/strong - strong/strong) and of a
-    weak stage-2 model (strong/weak - strong/strong); ``ordering``: the first is smaller;
-    ``separated``: the FD intervals of weak/strong and strong/weak do not overlap.
-
-    Returns:
-        One dict per split: split, cost_stage1, cost_stage2, ordering, separated, fd_strong,
-        fd_weak (weak/weak; NaN if not run).
-    """
-    out = []
-    for split in sorted({r["split"] for r in rows}):
-        cell = {(r["stage1"], r["stage2"]): r for r in rows if r["split"] == split}
-        ss, ws, sw = cell[(strong, strong)], cell[(weak, strong)], cell[(strong, weak)]
-        c1, c2 = ws["fd"] - ss["fd"], sw["fd"] - ss["fd"]
-        ww = cell[(weak, weak)]["fd"] if (weak, weak) in cell else math.nan
-        out.append(
-            {
-                "split": split,
-                "cost_stage1": c1,
-                "cost_stage2": c2,
-                "ordering": bool(c1 < c2),
-                "separated": bool(ws["fd_high"] < sw["fd_low"]),
-                "fd_strong": ss["fd"],
-                "fd_weak": ww,
-            }
-        )
-    return out
-
-
 def table1_pairs(weak: str, strong: str) -> list[tuple[str, str]]:
     """Table 1's rows per split: strong/strong, weak/strong, strong/weak, weak/weak."""
     return [(strong, strong), (weak, strong), (strong, weak), (weak, weak)]
 
 
+#: The paired differences of one split: name -> (row a, row b) as indices into
+#: :func:`table1_pairs` (delta = score(a) - score(b)).
+_DIFFS = {"stage1": (1, 0), "stage2": (2, 0), "both": (3, 0), "stage2 - stage1": (2, 1)}
+
+
 @dataclass
 class Table1:
-    """Table 1 scored: ``rows`` (:func:`stage_swap_table`), ``paired`` {(split, pair or
-    "stage2 - stage1"): (difference, low, high)} of paired FD differences (pair - strong/strong;
-    strong/weak - weak/strong), ``costs`` (:func:`swap_costs`), and the two model names."""
+    """Table 1 scored by a panel of judges.
 
-    rows: list
+    Attributes:
+        scores: {(split, stage 1, stage 2): :meth:`Panel.score` dict {judge: {fd, fd_low, ...}}}.
+        paired: {(split, name): :meth:`Panel.compare` dict {judge: {"fd": {delta, low, high},
+            "accuracy": ...}}}, name in ``"stage1"`` (weak/strong - strong/strong),
+            ``"stage2"`` (strong/weak - strong/strong), ``"both"`` (weak/weak -
+            strong/strong), ``"stage2 - stage1"`` (strong/weak - weak/strong).
+        strong, weak: the two model names; judges: the judges' names.
+    """
+
+    scores: dict
     paired: dict
-    costs: list
     strong: str
     weak: str
+    judges: list
 
     @property
     def pairs(self) -> list[tuple[str, str]]:
         """The four rows per split: strong/strong, weak/strong, strong/weak, weak/weak."""
         return table1_pairs(self.weak, self.strong)
 
+    @property
+    def splits(self) -> list[float]:
+        return sorted({k[0] for k in self.scores})
 
-def table1(samples: dict, evaluator, weak: str, strong: str, n_boot: int, seed: int) -> Table1:
-    """Score :func:`stage_swap_samples` run on :attr:`Table1.pairs` (Table 1)."""
-    out = Table1(stage_swap_table(samples, evaluator, n_boot, seed), {}, [], strong, weak)
-    ss = (strong, strong)
+
+def _check_paired(samples: dict, split: float, pairs) -> torch.Tensor:
+    """The labels every row of ``split`` shares (rows are paired: same seed, same labels)."""
+    ys = [samples[(split, *p)]["y"] for p in pairs]
+    if any(y.shape != ys[0].shape or not torch.equal(y, ys[0]) for y in ys[1:]):
+        raise ValueError(f"Table 1 rows at split {split} do not share their labels: not paired")
+    return ys[0]
+
+
+def table1(samples: dict, panel, weak: str, strong: str) -> Table1:
+    """Score :func:`stage_swap_samples` run on :func:`table1_pairs` with ``panel``
+    (:class:`~flowstage_lib.metrics.judge.panel.Panel`): every row, and the paired differences
+    of :data:`_DIFFS` at every split (rows share the seed's noise and the labels, checked)."""
+    pairs = table1_pairs(weak, strong)
+    out = Table1({}, {}, strong, weak, list(panel.names))
     for split in sorted({k[0] for k in samples}):
-        x = {p: from_u8(samples[(split, *p)]["x"]) for p in out.pairs}
-        for p in out.pairs[1:]:
-            out.paired[(split, p)] = paired_fd_difference(evaluator, x[p], x[ss], n_boot, seed)
-        out.paired[(split, "stage2 - stage1")] = paired_fd_difference(
-            evaluator, x[(strong, weak)], x[(weak, strong)], n_boot, seed
-        )
-    out.costs = swap_costs(out.rows, strong, weak)
+        y = _check_paired(samples, split, pairs)
+        x = {p: from_u8(samples[(split, *p)]["x"]) for p in pairs}
+        for p in pairs:
+            out.scores[(split, *p)] = panel.score(x[p], y)
+        for name, (a, b) in _DIFFS.items():
+            out.paired[(split, name)] = panel.compare(x[pairs[a]], x[pairs[b]], y)
+    return out
+
+
+def table1_costs(t: Table1, judge: str) -> dict[float, dict[str, tuple]]:
+    """{split: {"stage1", "stage2", "stage2 - stage1": (delta, low, high)}}: judge ``judge``'s
+    paired FD differences (the input of
+    :func:`~flowstage_lib.experiments.criteria.table1_weak_stage1_costs_little`)."""
+    out = {}
+    for split in t.splits:
+        d = {n: t.paired[(split, n)][judge]["fd"] for n in ("stage1", "stage2", "stage2 - stage1")}
+        out[split] = {n: (v["delta"], v["low"], v["high"]) for n, v in d.items()}
     return out
 
 
@@ -217,52 +188,103 @@ def _as_paper(t: Table1) -> dict[str, str]:
     return {t.strong: paper.TABLE1_STRONG, t.weak: paper.TABLE1_WEAK}
 
 
+def _row_name(split: float, a: str, b: str) -> str:
+    return f"{split:g}: {a}/{b}"
+
+
+def _ranks(t: Table1) -> dict:
+    return ranks({_row_name(*k): s for k, s in t.scores.items()})
+
+
 def table1_rows(t: Table1) -> pd.DataFrame:
-    """Table 1, ours beside the paper's gFID."""
-    name = _as_paper(t)
+    """Table 1, ours beside the paper's gFID: per row and judge FD [95% CI], class accuracy
+    [95% Wilson interval] and the judge's FD rank (1 = best)."""
+    name, rk = _as_paper(t), _ranks(t)
     rows = []
-    for r in t.rows:
-        key = (round(r["split"], 3), name[r["stage1"]], name[r["stage2"]])
-        rows.append(
-            {
-                "split": r["split"],
-                "stage 1 / stage 2": f"{r['stage1']}/{r['stage2']}",
-                "FD (ours)": r["fd"],
-                "95% CI": f"[{r['fd_low']:.2f}, {r['fd_high']:.2f}]",
-                "class accuracy": r["accuracy"],
-                "paper": f"{key[1]}/{key[2]}",
-                "paper gFID": paper.TABLE1_GFID.get(key, float("nan")),
-            }
-        )
+    for (split, a, b), sc in t.scores.items():
+        row = {"split": split, "stage 1 / stage 2": f"{a}/{b}"}
+        for j in t.judges:
+            s = sc[j]
+            row[f"FD {j} [95% CI]"] = f"{s['fd']:.3g} [{s['fd_low']:.3g}, {s['fd_high']:.3g}]"
+            row[f"accuracy {j} [95% CI]"] = (
+                f"{s['accuracy']:.1%} [{s['acc_low']:.1%}, {s['acc_high']:.1%}]"
+            )
+            row[f"rank {j}"] = rk[j][_row_name(split, a, b)]
+        key = (round(split, 3), name[a], name[b])
+        row["paper"] = f"{key[1]}/{key[2]}"
+        row["paper gFID"] = paper.TABLE1_GFID.get(key, float("nan"))
+        rows.append(row)
     return pd.DataFrame(rows)
 
 
+def table1_detail(t: Table1) -> pd.DataFrame:
+    """Table 1's detail: per row and judge KID +- its standard error, precision, recall."""
+    rows = []
+    for (split, a, b), sc in t.scores.items():
+        row = {"split": split, "stage 1 / stage 2": f"{a}/{b}", "n": sc[t.judges[0]]["n"]}
+        for j in t.judges:
+            s = sc[j]
+            row[f"KID {j}"] = f"{s['kid']:.4f} +- {s['kid_se']:.4f}"
+            row[f"precision {j}"] = s["precision"]
+            row[f"recall {j}"] = s["recall"]
+        rows.append(row)
+    return pd.DataFrame(rows)
+
+
+def table1_ranking(t: Table1) -> str:
+    """Each judge's FD ranking of Table 1's rows (best first) and their Kendall tau."""
+    rk = _ranks(t)
+    order = {j: " < ".join(sorted(r, key=r.get)) for j, r in rk.items()}
+    tau = agreement({_row_name(*k): s for k, s in t.scores.items()})
+    lines = [f"judge {j} (FD, best first): {o}" for j, o in order.items()]
+    return "; ".join(lines) + f". Kendall tau = {tau.tau:.2f} (p = {tau.p_value:.2g}, {tau.n} rows)"
+
+
+def table1_show(view, t: Table1) -> None:
+    """Show Table 1 (:func:`table1_rows`), its detail (:func:`table1_detail`) and the judges'
+    rankings with their Kendall tau (glued as ``t1_ranking``)."""
+    from IPython.display import Markdown, display
+
+    view.show(table1_rows(t), "table1_stage_swap")
+    view.show(table1_detail(t), "table1_stage_swap_detail", floatfmt=".3f")
+    display(Markdown(f"*Rankings:* {table1_ranking(t)}."))
+    view.glue(t1_ranking=table1_ranking(t))
+
+
+def _fmt(d: tuple) -> str:
+    return f"{d[0]:+.2f} [{d[1]:+.2f}, {d[2]:+.2f}]"
+
+
 def table1_comparison(t: Table1) -> Comparison:
-    """Table 1's costs against the paper's (criterion
-    :func:`~flowstage_lib.experiments.criteria.table1_weak_stage1_costs_little`)."""
-    holds, rows = {}, []
-    ci_name = "FD(L/S) - FD(S/L), paired 95% CI".replace("L", t.strong).replace("S", t.weak)
-    for c in t.costs:
-        d21 = t.paired[(c["split"], "stage2 - stage1")]
-        ok = bool(c["ordering"] and d21[1] > 0)
-        holds[c["split"]] = ok
-        in_paper = round(c["split"], 3) in paper.TABLE1_SPLITS
-        p = paper.table1_costs(c["split"]) if in_paper else None
-        rows.append(
-            {
-                "split": c["split"],
-                "cost of a weak stage 1 (ours)": c["cost_stage1"],
-                "cost of a weak stage 2 (ours)": c["cost_stage2"],
-                ci_name: f"{d21[0]:.2f} [{d21[1]:.2f}, {d21[2]:.2f}]",
-                "paper (B/XL, XL/B)": f"{p[0]:.2f}, {p[1]:.2f}" if p else "-",
-                "claim holds": ok,
-            }
-        )
-    v1 = criteria.table1_weak_stage1_costs_little(holds)
-    by = {round(c["split"], 3): c for c in t.costs}
+    """Table 1's paired costs against the paper's (criterion
+    :func:`~flowstage_lib.experiments.criteria.table1_weak_stage1_costs_little`, once per judge,
+    combined by :func:`~flowstage_lib.experiments.criteria.both_judges`)."""
+    costs = {j: table1_costs(t, j) for j in t.judges}
+    by_judge = {j: criteria.table1_weak_stage1_costs_little(c) for j, c in costs.items()}
+    v1 = criteria.both_judges(by_judge)
+    rows = []
+    for split in t.splits:
+        p = paper.table1_costs(split) if round(split, 3) in paper.TABLE1_SPLITS else None
+        for j in t.judges:
+            c = costs[j][split]
+            rows.append(
+                {
+                    "split": split,
+                    "judge": j,
+                    "cost of a weak stage 1 (paired FD, 95% CI)": _fmt(c["stage1"]),
+                    "cost of a weak stage 2": _fmt(c["stage2"]),
+                    "stage 2 - stage 1": _fmt(c["stage2 - stage1"]),
+                    "paper (B/XL, XL/B)": f"+{p[0]:.2f}, +{p[1]:.2f}" if p else "-",
+                    "sub-tests (2 > 1, 1 little)": ", ".join(
+                        "ok" if f else "fails" for f in criteria.table1_split_parts(c)
+                    ),
+                }
+            )
     ours = "; ".join(
-        f"split {s:g}: weak stage 1 +{c['cost_stage1']:.2f}, weak stage 2 +{c['cost_stage2']:.2f}"
-        for s, c in by.items()
+        f"judge {j}, split {s:g}: weak stage 1 {_fmt(c['stage1'])}, weak stage 2 "
+        f"{_fmt(c['stage2'])}"
+        for j, cj in costs.items()
+        for s, c in cj.items()
     )
     papers = ", ".join(
         f"+{a:.2f} / +{b:.2f}" + (" gFID" if i == 0 else "") + f" (split {s:g})"
@@ -272,10 +294,11 @@ def table1_comparison(t: Table1) -> Comparison:
         "A weak stage-1 (navigation) model costs little, a weak stage-2 (refinement) model "
         "costs a lot",
         f"Table 1: {papers}",
-        f"FD ({t.weak}/{t.strong} models) {ours}",
+        f"{v1.evidence}; criterion: {v1.test}",
         v1,
     )
     glue = {"v1": v1.verdict, "ours_t1": ours, "weak": t.weak, "strong": t.strong}
+    glue.update({f"v1_{j}": v.verdict for j, v in by_judge.items()})
     return Comparison(pd.DataFrame(rows), glue, [claim])
 
 
@@ -287,3 +310,20 @@ def table1_paper_costs(t: Table1) -> dict:
         p: [g[(s, name[p[0]], name[p[1]])] - g[(s, xl, xl)] for s in paper.TABLE1_SPLITS]
         for p in t.pairs[1:]
     }
+
+
+def table1_sample_rows(samples: dict, models: dict, steps: tuple[int, int], seed: int) -> list:
+    """Table 1's rows for :func:`~flowstage_lib.experiments.sample_sets.export_sample_sets`."""
+    n1, n2 = steps
+    return [
+        {
+            "row": _row_name(split, a, b),
+            "x": s["x"],
+            "y": s["y"],
+            "sampler": f"Euler, {a} for t < {split:g}, {b} after, no guidance",
+            "model": f"{a}/{b} ({model_id(models[a])}, {model_id(models[b])})",
+            "grid": f"{n1} uniform steps on [0, {split:g}] + {n2} on [{split:g}, 1]",
+            "seed": seed,
+        }
+        for (split, a, b), s in samples.items()
+    ]
