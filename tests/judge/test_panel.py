@@ -10,12 +10,7 @@ from flowstage_lib.metrics.judge.networks import PoolJudge, VGGJudge
 from flowstage_lib.metrics.judge.panel import Panel, agreement, ranks
 from flowstage_lib.metrics.judge.scores import knn_radii
 
-
-@pytest.fixture(autouse=True)
-def tmp_cache(tmp_path, monkeypatch):
-    monkeypatch.setenv("FLOWSTAGE_CACHE", str(tmp_path))
-    monkeypatch.delenv("FLOWSTAGE_NO_CACHE", raising=False)
-    return tmp_path
+pytestmark = pytest.mark.usefixtures("tmp_cache")  # tests/judge/conftest.py
 
 
 @pytest.fixture(scope="module")

@@ -14,13 +14,6 @@ from flowstage_lib.metrics.judge.scores import knn_radii
 from flowstage_lib.metrics.judge.train import JudgeConfig, get_judge_network
 
 
-@pytest.fixture()
-def tmp_cache(tmp_path, monkeypatch):
-    monkeypatch.setenv("FLOWSTAGE_CACHE", str(tmp_path))
-    monkeypatch.delenv("FLOWSTAGE_NO_CACHE", raising=False)
-    return tmp_path
-
-
 @pytest.fixture(scope="module")
 def small() -> ImageData:
     return load_dataset("mnist5k", "train").subset(torch.arange(200) * 22)  # every class
