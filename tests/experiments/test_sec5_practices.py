@@ -175,6 +175,8 @@ def test_tables_are_judged_paired_and_cached(tiny, panel, monkeypatch, tmp_path)
     monkeypatch.setattr(evaluate, "sample", boom)  # sample sets come from the cache
     again = sec5.table3(result, panel, 2.5, 24, 6, 0, 2.0, 0.18, (0.15, 0.2), 12)
     assert again.scores == t3.scores and again.diffs == t3.diffs
+    undefined = sec5.table3(result, panel, 2.5, 24, 6, 0, 2.0, 0.18, (math.nan, math.nan), 12)
+    assert undefined.t_interval == (0.18, 0.18)  # the point stands in for an undefined interval
     monkeypatch.undo()
 
     from flowstage_lib.experiments.sample_sets import export_sample_sets, load_sample_set

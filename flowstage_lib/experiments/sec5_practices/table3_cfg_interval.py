@@ -154,7 +154,11 @@ def table3(
     n_abs: int,
 ) -> Table3:
     """Run Table 3 in the pre-registered placement (``n`` samples per row, paired differences,
-    verdicts per judge and combined) and in the absolute contrast (``n_abs`` per row)."""
+    verdicts per judge and combined) and in the absolute contrast (``n_abs`` per row).
+    ``t_interval``: the 95% interval of ``t09``; where it is undefined (NaN: too few bootstrap
+    resamples cross 0.9) the point ``(t09, t09)`` stands in for it."""
+    if not all(math.isfinite(float(v)) for v in t_interval):
+        t_interval = (t09, t09)
 
     def sset(r, m):
         return sample_images(result, m, n_steps, seed, scale=scale, interval=_run(r))
