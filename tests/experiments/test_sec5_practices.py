@@ -165,6 +165,13 @@ def test_tables_are_judged_paired_and_cached(tiny, panel, monkeypatch, tmp_path)
     assert set(t3.diffs) == {r["label"] for r in t3.rows[1:]} and len(t3.pairs) == 4
     assert set(t3.verdicts) == {"c1", "c2", "c3"}
     assert all(set(v) == {"A", "B", "both"} for v in t3.verdicts.values())
+    import matplotlib.pyplot as plt
+
+    from flowstage_lib.experiments.sec5_practices import plots
+
+    for fig in (plots.table2_figure(t2, 0.3), plots.table3_figure(t3, 2.5, 0.18)):
+        assert len(fig.axes) == 2
+        plt.close(fig)
     c3 = sec5.table3_comparison(t3)
     assert len(c3.claims) == 3 and "judge A:" in c3.claims[0][2]
     assert "descriptive only" in c3.table.claim.iloc[-1]
