@@ -171,23 +171,41 @@ def test_table1_split_parts_and_both_judges():
 # ---------------------------------------------------------------- Section 5
 
 
+def _d(delta, half=0.1):
+    """A paired difference with a symmetric 95% interval of half-width ``half``."""
+    return {"delta": delta, "low": delta - half, "high": delta + half}
+
+
+def _diffs2(fd, half=0.1, wide=()):
+    """Table 2's paired differences FD(s) - FD(1) of {s: FD}; ``wide``: shifts whose interval
+    is ten times wider than ``half``."""
+    return {s: _d(v - fd[1.0], half * (100 if s in wide else 1)) for s, v in fd.items() if s != 1}
+
+
 def test_table2_on_the_paper_and_on_counterexamples():
     from flowstage_lib.experiments import paper
 
-    v = C.table2_moderate_shift_is_best(paper.TABLE2_GFID)
-    assert (v.claim_id, v.verdict) == (
-        "table2_shift",
-        "reproduced",
-    ) and "best s = 0.5" in v.evidence
+    g = paper.TABLE2_GFID
+    v = C.table2_moderate_shift_is_best(_diffs2(g))
+    assert (v.claim_id, v.verdict) == ("table2_shift", "reproduced")
+    assert "best s = 0.5" in v.evidence
+    # the same point estimates, but the best row's interval includes 0: A fails
+    assert _word(C.table2_moderate_shift_is_best(_diffs2(g, wide=(0.5,)))) == "not reproduced"
+    # the extremes are worse, but not resolved: C fails
+    assert _word(C.table2_moderate_shift_is_best(_diffs2(g, wide=(4.0, 0.1)))) == "partly"
     best_uniform = {4.0: 2.0, 2.0: 1.5, 1.0: 1.0, 0.7: 1.1, 0.5: 1.2, 0.3: 1.3, 0.1: 2.0}
-    assert _word(C.table2_moderate_shift_is_best(best_uniform)) == "not reproduced"
-    monotone = {s: s for s in paper.TABLE2_GFID}  # the smallest s is always best
-    assert _word(C.table2_moderate_shift_is_best(monotone)) == "partly"
-    with pytest.raises(ValueError, match="1.0"):
-        C.table2_moderate_shift_is_best({0.5: 1.0, 2.0: 2.0})
+    assert _word(C.table2_moderate_shift_is_best(_diffs2(best_uniform))) == "not reproduced"
+    monotone = {s: s for s in g}  # the smallest s is always best
+    assert _word(C.table2_moderate_shift_is_best(_diffs2(monotone))) == "partly"
+    with pytest.raises(ValueError, match="both sides"):
+        C.table2_moderate_shift_is_best({0.5: _d(-1.0), 0.3: _d(-0.5)})
+    with pytest.raises(ValueError, match="delta, low, high"):
+        C.table2_moderate_shift_is_best({0.5: {"delta": -1.0}, 2.0: _d(1.0)})
 
 
-def _paper_rows(fd=None, t_map=lambda t: t):
+def _paper_rows(fd=None, t_map=lambda t: t, half=0.1):
+    """Table 3's rows with the paired difference FD(row) - FD(none) of ``fd`` (default: the
+    paper's gFIDs) and a 95% interval of half-width ``half``."""
     from flowstage_lib.experiments import paper
 
     rows = []
@@ -195,41 +213,59 @@ def _paper_rows(fd=None, t_map=lambda t: t):
         a, b = iv if iv is not None else (NAN, NAN)
         ra, rb = (t_map(a), t_map(b)) if iv is not None else (NAN, NAN)
         rows.append(
-            {
-                "label": label,
-                "a": a,
-                "b": b,
-                "run_a": ra,
-                "run_b": rb,
-                "fd": g if fd is None else fd(label, a, b),
-            }
-        )
-    return rows
+            {"label": label, "a": a, "b": b, "run_a": ra, "run_b": rb,
+             "fd": g if fd is None else fd(label, a, b)}
+        )  # fmt: skip
+    none = rows[0]["fd"]
+    return [{**r, **_d(r["fd"] - none, half)} for r in rows]
+
+
+def _pairs(rows):
+    by = {r["label"]: r for r in rows}
+    half = by["[0, .2]"]["high"] - by["[0, .2]"]["delta"]
+    return {p: _d(by[p[1]]["fd"] - by[p[0]]["fd"], half) for p in C.TABLE3_PAIRS}
 
 
 def test_table3_criteria_reproduce_the_paper_from_its_own_numbers():
     rows = _paper_rows()
-    assert _word(C.table3_best_short_at_transition(rows, 0.1)) == "reproduced"
-    assert _word(C.table3_skipping_first_helps(rows)) == "reproduced"
+    assert _word(C.table3_best_short_at_transition(rows, (0.1, 0.1))) == "reproduced"
+    assert _word(C.table3_best_short_at_transition(rows, (0.08, 0.12))) == "reproduced"
+    assert _word(C.table3_skipping_first_helps(_pairs(rows))) == "reproduced"
     assert _word(C.table3_best_wide_early_refinement(rows)) == "reproduced"
-    assert C.table3_pairs_better(rows) == 4
+    assert C.table3_pairs_better(_pairs(rows)) == 4
     assert C.table3_best_wide_row(rows)["label"] == "[.1, .6]"
+    assert C.table3_best_short_row(rows)["label"] == "[.1, .2]"
 
 
-def test_table3_short_interval_must_start_at_or_span_the_transition():
+def test_table3_criteria_need_resolved_differences():
+    rows = _paper_rows(half=20.0)  # the paper's point estimates, intervals all around 0
+    assert _word(C.table3_best_short_at_transition(rows, (0.1, 0.1))) == "not reproduced"
+    assert _word(C.table3_skipping_first_helps(_pairs(rows))) == "not reproduced"
+    assert C.table3_pairs_better(_pairs(rows)) == 0
+    assert _word(C.table3_best_wide_early_refinement(rows)) == "not reproduced"
+    with pytest.raises(ValueError, match="lacks"):
+        C.table3_skipping_first_helps({C.TABLE3_PAIRS[0]: _d(-1.0)})
+    with pytest.raises(ValueError, match="low <= high"):
+        C.table3_best_short_at_transition(_paper_rows(), (0.2, 0.1))
+
+
+def test_table3_short_interval_must_contain_the_transition_interval():
     def fd(label, a, b):  # best short interval ending at the transition: a neighbour
         return 1.0 if label == "[0, .1]" else 5.0
 
-    assert _word(C.table3_best_short_at_transition(_paper_rows(fd), 0.1)) == "partly"
-    assert _word(C.table3_best_short_at_transition(_paper_rows(fd), 0.05)) == "reproduced"
+    assert _word(C.table3_best_short_at_transition(_paper_rows(fd), (0.1, 0.1))) == "partly"
+    assert _word(C.table3_best_short_at_transition(_paper_rows(fd), (0.05, 0.05))) == ("reproduced")
+    # the transition's interval reaches back into [0, .1): that row contains it
+    assert _word(C.table3_best_short_at_transition(_paper_rows(fd), (0.09, 0.12))) == ("reproduced")
     # a later transition: the paper's numbers at the paper's times miss it (0.35 in [.3, .4])
-    assert _word(C.table3_best_short_at_transition(_paper_rows(), 0.35)) == "not reproduced"
+    rows = _paper_rows()
+    assert _word(C.table3_best_short_at_transition(rows, (0.34, 0.36))) == "not reproduced"
     from flowstage_lib.experiments.sec5_practices import snr_factor
     from flowstage_lib.path import timestep_shift
 
     k = snr_factor(0.1, 0.35)  # moved by the SNR map, they are at the transition again
     moved = _paper_rows(t_map=lambda t: float(timestep_shift(t, k)))
-    assert _word(C.table3_best_short_at_transition(moved, 0.35)) == "reproduced"
+    assert _word(C.table3_best_short_at_transition(moved, (0.34, 0.36))) == "reproduced"
 
 
 def test_table3_criteria_detect_failures():
@@ -238,16 +274,15 @@ def test_table3_criteria_detect_failures():
         return 20.0 if math.isnan(a) else 10 + 10 * (b - a) - (5 if a == 0.0 else 0)
 
     rows = _paper_rows(fd)
-    assert _word(C.table3_skipping_first_helps(rows)) == "not reproduced"
-    assert C.table3_pairs_better(rows) == 0
+    assert _word(C.table3_skipping_first_helps(_pairs(rows))) == "not reproduced"
+    assert C.table3_pairs_better(_pairs(rows)) == 0
     assert _word(C.table3_best_wide_early_refinement(rows)) == "not reproduced"
 
     def two_of_four(label, a, b):  # [.1, b] better for b = 0.2, 0.4 only; best wide [.1, .3]
-        base = {"[.1, .2]": 1, "[.1, .4]": 1, "[.1, .3]": 0.5}.get(label, 5.0)
-        return base
+        return {"[.1, .2]": 1, "[.1, .4]": 1, "[.1, .3]": 0.5}.get(label, 5.0)
 
     rows = _paper_rows(two_of_four)
-    assert _word(C.table3_skipping_first_helps(rows)) == "partly"
+    assert _word(C.table3_skipping_first_helps(_pairs(rows))) == "partly"
     assert _word(C.table3_best_wide_early_refinement(rows)) == "partly"
 
 

@@ -1,9 +1,11 @@
 """Section 5 and Appendix B: good practices from the two stages (``book/sec5_practices.ipynb``).
 
 - :mod:`.grids`: where a grid's steps go; moving CFG intervals to our transition.
-- :mod:`.scoring`: cached sample sets scored by Frechet distance and class accuracy.
-- :mod:`.table2_shift`: Table 2 (timestep shift).
-- :mod:`.table3_cfg_interval`: Table 3 (CFG interval), absolute and relative placement.
+- :mod:`.scoring`: cached sample sets scored by both judges (FD, accuracy, KID, precision /
+  recall, with intervals) and paired differences between rows.
+- :mod:`.table2_shift`: Table 2 (timestep shift); :mod:`.grids`: Fig. 11's step shares.
+- :mod:`.table3_cfg_interval`: Table 3 (CFG interval), pre-registered relative placement
+  (verdicts) and the absolute one (contrast).
 - :mod:`.figure8_velocity`: Fig. 8 (velocity norm, conditional / unconditional divergence).
 - :mod:`.latent_study`, :mod:`.figure9_12_latent`: Figs. 9 and 12 (latent spaces).
 - :mod:`.figure10_oracle_target`: Fig. 10 (oracle target, App. B).
@@ -12,7 +14,14 @@
 
 from flowstage_lib.experiments._models import model_id
 from flowstage_lib.experiments._shared import summary, transition
-from flowstage_lib.experiments.sec5_practices.closing import all_claims, closing, why_text
+from flowstage_lib.experiments.sec5_practices.closing import (
+    all_claims,
+    closing,
+    judges_words,
+    tally_table,
+    why_text,
+)
+from flowstage_lib.experiments.sec5_practices.compute import export_tables  # noqa: E402
 from flowstage_lib.experiments.sec5_practices.figure8_velocity import (
     Figure8,
     figure8,
@@ -36,7 +45,13 @@ from flowstage_lib.experiments.sec5_practices.figure9_12_latent import (
     study_models,
 )
 from flowstage_lib.experiments.sec5_practices.figure10_oracle_target import figure10_comparison
-from flowstage_lib.experiments.sec5_practices.grids import place_interval, snr_factor, step_share
+from flowstage_lib.experiments.sec5_practices.grids import (
+    fig11_shares,
+    fig11_text,
+    place_interval,
+    snr_factor,
+    step_share,
+)
 from flowstage_lib.experiments.sec5_practices.latent_study import (
     checkpoint_samples,
     excess_variation,
@@ -50,15 +65,25 @@ from flowstage_lib.experiments.sec5_practices.latent_study import (
 )
 from flowstage_lib.experiments.sec5_practices.scoring import (
     border_rms,
+    detail_table,
+    judged_reference,
+    judged_sampler,
+    judged_set,
+    judged_table,
+    paired,
+    ranking,
     reference_fd,
     sample_images,
     score_sampler,
+    show_judged,
 )
 from flowstage_lib.experiments.sec5_practices.setting import setting_table
 from flowstage_lib.experiments.sec5_practices.table2_shift import (
     Table2,
+    label2,
     table2,
     table2_comparison,
+    table2_export,
     table2_rows,
     table2_table,
 )
@@ -67,7 +92,9 @@ from flowstage_lib.experiments.sec5_practices.table3_cfg_interval import (
     n_start0,
     spearman,
     table3,
+    table3_absolute_table,
     table3_comparison,
+    table3_export,
     table3_rows,
     table3_samples,
     table3_table,
@@ -80,6 +107,17 @@ __all__ = [
     "step_share",
     "snr_factor",
     "place_interval",
+    "fig11_shares",
+    "fig11_text",
+    "judged_set",
+    "judged_sampler",
+    "judged_reference",
+    "paired",
+    "judged_table",
+    "detail_table",
+    "ranking",
+    "show_judged",
+    "export_tables",
     "score_sampler",
     "reference_fd",
     "sample_images",
@@ -90,12 +128,16 @@ __all__ = [
     "table2",
     "table2_table",
     "table2_comparison",
+    "table2_export",
+    "label2",
     "table3_rows",
     "spearman",
     "Table3",
     "table3",
     "table3_table",
     "table3_comparison",
+    "table3_absolute_table",
+    "table3_export",
     "table3_samples",
     "n_start0",
     "velocity_profile",
@@ -127,6 +169,8 @@ __all__ = [
     "figure9_12_comparison",
     "figure10_comparison",
     "all_claims",
+    "judges_words",
+    "tally_table",
     "closing",
     "why_text",
 ]

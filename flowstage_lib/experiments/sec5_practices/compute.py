@@ -9,18 +9,28 @@ import torch
 from flowstage_lib.data import heldout_images
 from flowstage_lib.experiments import paper
 from flowstage_lib.experiments._shared import transition
+from flowstage_lib.experiments.sample_sets import export_sample_sets
 from flowstage_lib.experiments.sec5_practices import figure9_12_latent as f912
 from flowstage_lib.experiments.sec5_practices.figure8_velocity import velocity_profile
 from flowstage_lib.experiments.sec5_practices.grids import snr_factor
 from flowstage_lib.experiments.sec5_practices.latent_study import fd_over_training, study_model
-from flowstage_lib.experiments.sec5_practices.scoring import reference_fd
-from flowstage_lib.experiments.sec5_practices.table2_shift import table2, table2_comparison
-from flowstage_lib.experiments.sec5_practices.table3_cfg_interval import table3, table3_samples
+from flowstage_lib.experiments.sec5_practices.scoring import judged_reference
+from flowstage_lib.experiments.sec5_practices.table2_shift import (
+    table2,
+    table2_comparison,
+    table2_export,
+)
+from flowstage_lib.experiments.sec5_practices.table3_cfg_interval import (
+    table3,
+    table3_export,
+    table3_samples,
+)
 from flowstage_lib.metrics import evaluate
+from flowstage_lib.metrics.judge.panel import get_panel
 from flowstage_lib.tooling.progress import stage
 from flowstage_lib.training import zoo
 
-__all__ = ["compute"]
+__all__ = ["compute", "export_tables"]
 
 
 def compute(P) -> None:
@@ -32,18 +42,23 @@ def compute(P) -> None:
         base = zoo.get_model(P.profile, main, progress=False)
         ev = evaluate.get_evaluator(P.profile, progress=False)
     train = ev.train
+    with stage("judges A and B (train or load)"):
+        panel = get_panel(P.profile, P.n_boot, P.seed, progress=False)
     with stage("transition (oracle top-1 curve)"):
-        t_tr = transition(train, P.n_queries, P.seed, P.n_t_log, P.n_t_lin).t09
-    k_rel = snr_factor(paper.TRANSITION_T, t_tr)
+        tr = transition(train, P.n_queries, P.seed, P.n_t_log, P.n_t_lin, n_boot=P.n_boot)
+    k_rel = snr_factor(paper.TRANSITION_T, tr.t09)
     held, _ = heldout_images("mnist5k")
     with stage("reference FD of real images"):
-        reference_fd(ev, held.x, held.y, P.n_samples, P.n_boot, P.seed)
+        judged_reference(panel, train.x, train.y, P.n_samples, P.seed)
     with stage("Table 2 (sample and score)"):
-        t2 = table2(base, ev, P.shifts, P.n_samples, P.n_steps, P.seed, t_tr, P.n_boot)
+        t2 = table2(base, panel, P.shifts, P.n_samples, P.n_steps, P.seed, tr.t09)
     with stage("Table 3 (sample and score)"):
-        t3 = table3(base, ev, P.cfg_scale, P.n_samples, P.n_steps, P.seed, k_rel, t_tr, P.n_boot)
-        best_s = table2_comparison(t2, P.n_steps).glue["best_s"]
+        t3 = table3(base, panel, P.cfg_scale, P.n_samples, P.n_steps, P.seed, k_rel, tr.t09,
+                    tr.t09_interval, P.n_samples_absolute)  # fmt: skip
+        best_s = table2_comparison(t2, P.n_steps).glue["best_s_a"]
         table3_samples(base, t3, P.cfg_scale, P.n_samples, P.n_steps, P.seed, best_s)
+    with stage("export the sample sets of Tables 2 and 3"):
+        export_tables(P, base, k_rel)
     with stage("Fig. 8 (recorded sampling)"):
         for w in (1.0, float(P.cfg_scale)):
             velocity_profile(base, P.n_fig8, P.n_steps, P.seed, scale=w)
@@ -58,3 +73,21 @@ def compute(P) -> None:
     with stage("Fig. 10 (oracle target)"):
         orc = study_model(P.profile, P.study_size, target="oracle")
         fd_over_training(orc, ev, P.n_train_fd, P.n_steps, P.seed, n_boot=P.n_boot)
+
+
+def export_tables(P, result, k_rel: float) -> dict:
+    """Write Tables 2 and 3's sample sets (the pre-registered placement and the absolute
+    contrast) under ``results/<profile>/sec5_practices/samples/`` (issue 13, item 7).
+
+    Returns:
+        {table: path of its index.csv}.
+    """
+    n, m, steps, seed, w = P.n_samples, P.n_samples_absolute, P.n_steps, P.seed, P.cfg_scale
+    parts = {
+        "table2": table2_export(result, P.shifts, n, steps, seed),
+        "table3": table3_export(result, w, n, steps, seed, k_rel),
+        "table3_absolute": table3_export(result, w, m, steps, seed, 1.0),
+    }
+    return {
+        name: export_sample_sets(P.section, P.profile, name, rows) for name, rows in parts.items()
+    }

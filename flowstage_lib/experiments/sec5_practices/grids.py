@@ -7,7 +7,7 @@ import torch
 
 from flowstage_lib.path import timestep_shift
 
-__all__ = ["step_share", "snr_factor", "place_interval"]
+__all__ = ["step_share", "snr_factor", "place_interval", "fig11_shares", "fig11_text"]
 
 
 def step_share(grid, lo: float = 0.0, hi: float = 0.2) -> float:
@@ -46,3 +46,40 @@ def place_interval(interval: tuple[float, float] | None, k: float) -> tuple[floa
         return None
     a, b = interval
     return (round(float(timestep_shift(a, k)), 6), round(float(timestep_shift(b, k)), 6))
+
+
+def fig11_shares(shifts, n_steps: int = 50, lo: float = 0.0, hi: float = 0.2) -> list[dict]:
+    """Fig. 11 / Table 2's column: the share of the ``n_steps`` Euler steps of the shifted
+    grid that start in [lo, hi), for every shift, beside the paper's printed percentage.
+
+    Returns:
+        list of dicts: s, ours (:func:`step_share`), paper (``paper.TABLE2_SHARE``, NaN where
+        the paper prints none), agree (ours rounds to the paper's whole percent).
+    """
+    from flowstage_lib.experiments import paper
+    from flowstage_lib.path import shifted_grid
+
+    out = []
+    for s in shifts:
+        ours = step_share(shifted_grid(n_steps, float(s)), lo, hi)
+        p = paper.TABLE2_SHARE.get(float(s), float("nan"))
+        out.append({"s": float(s), "ours": ours, "paper": p, "agree": round(ours, 2) == p})
+    return out
+
+
+def fig11_text(rows: list[dict]) -> str:
+    """A sentence on how our step shares (:func:`fig11_shares`) match the paper's column."""
+    printed = [r for r in rows if r["paper"] == r["paper"]]
+    off = [r for r in printed if not r["agree"]]
+    head = f"Our step shares match the paper's printed ones for {len(printed) - len(off)} of "
+    head += f"{len(printed)} shifts"
+    if not off:
+        return head + "."
+    return (
+        head
+        + "; "
+        + ", ".join(
+            f"s = {r['s']:g}: {r['ours']:.0%} here, {r['paper']:.0%} in the paper" for r in off
+        )
+        + " (counting the steps that start in [0, 0.2) of a 50-step grid)."
+    )

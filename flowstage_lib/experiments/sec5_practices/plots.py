@@ -50,28 +50,32 @@ def _shift_axis(ax, s_) -> None:
     ax.invert_xaxis()
 
 
-def _err(rows, scale: float = 1.0) -> np.ndarray:
-    """(2, R) asymmetric error bars of scored rows, divided by ``scale``."""
-    return np.array([[r["fd"] - r["fd_low"], r["fd_high"] - r["fd"]] for r in rows]).T / scale
+JUDGE_COLORS = {"A": plotting.OURS_COLOR, "B": "C3"}
+
+
+def _rel(d: dict, base: float) -> tuple[float, list[float]]:
+    """1 + delta / base and its (2,) asymmetric error bar, of a paired difference d."""
+    v = 1 + d["delta"] / base
+    return v, [(d["delta"] - d["low"]) / base, (d["high"] - d["delta"]) / base]
 
 
 def table2_figure(t, t09: float):
-    """Table 2: (a) FD and the paper's gFID relative to s = 1, (b) where the steps go."""
+    """Table 2: (a) each judge's FD relative to s = 1 (paired 95% intervals) and the paper's
+    gFID, (b) where the steps go (the paper's column, Fig. 11)."""
     s_ = np.array([r["s"] for r in t.rows])
-    fd_ = np.array([r["fd"] for r in t.rows])
     p1 = paper.TABLE2_GFID[1.0]
     paper2 = np.array([paper.TABLE2_GFID.get(s, np.nan) for s in s_]) / p1
     fig, axes = plt.subplots(1, 2, figsize=(10.5, 3.7), layout="constrained")
     ax = axes[0]
-    ax.errorbar(
-        s_,
-        fd_ / t.fd1,
-        yerr=_err(t.rows, t.fd1),
-        fmt="o-",
-        color=plotting.OURS_COLOR,
-        capsize=3,
-        label="ours: FD (95% bootstrap)",
-    )
+    for k, j in enumerate(t.verdicts):
+        if j == "both":
+            continue
+        fd1 = t.scores[t.rows[[r["s"] for r in t.rows].index(1.0)]["label"]][j]["fd"]
+        zero = {"delta": 0.0, "low": 0.0, "high": 0.0}
+        vals = [_rel(t.diffs.get(s, {j: {"fd": zero}})[j]["fd"], fd1) for s in s_]
+        ax.errorbar(s_ * (1.04 if k else 0.96), [v for v, _ in vals],
+                    yerr=np.array([e for _, e in vals]).T, fmt="o-", capsize=3,
+                    color=JUDGE_COLORS.get(j), label=f"ours, judge {j} (paired CI)")  # fmt: skip
     ax.plot(s_, paper2, "s--", color=plotting.PAPER_COLOR, label="paper: gFID")
     ax.axhline(1.0, color="k", lw=0.6)
     _shift_axis(ax, s_)
@@ -102,7 +106,7 @@ def table2_figure(t, t09: float):
         "kx",
         ms=9,
         mew=1.5,
-        label="values printed in the paper (6%, 72%)",
+        label="paper's column (Fig. 11)",
     )
     _shift_axis(ax, s_)
     ax.set_ylim(0, 1.05)
@@ -115,72 +119,54 @@ def table2_figure(t, t09: float):
 
 
 def table3_figure(t, scale: float, t09: float):
-    """Table 3: (a) all 22 rows relative to no guidance, (b) the short rows along t."""
-    labels = [r["label"] for r in t.rows["absolute"]]
-    paper3 = np.array([r["paper_fd"] for r in t.rows["absolute"]])
-    fd_none = t.fd_none
+    """Table 3: (a) all 22 rows relative to no guidance (pre-registered placement: paired 95%
+    intervals per judge; absolute placement: points, contrast), (b) the short rows along t."""
+    labels = [r["label"] for r in t.rows]
+    paper3 = np.array([r["paper_fd"] for r in t.rows])
+    zero = {"delta": 0.0, "low": 0.0, "high": 0.0}
     fig, axes = plt.subplots(
         1, 2, figsize=(11.5, 6.2), layout="constrained", gridspec_kw={"width_ratios": [1.25, 1]}
     )
     ax, yy = axes[0], np.arange(len(labels))[::-1]
     ax.plot(paper3 / paper3[0], yy, "s", color=plotting.PAPER_COLOR, label="paper (gFID)")
-    placements = (("absolute", plotting.OURS_COLOR), ("relative", "C3"))
-    for off, (name, col) in zip((0.18, -0.18), placements, strict=True):
-        rr = t.rows[name]
-        f = np.array([r["fd"] for r in rr])
-        ax.errorbar(
-            f / fd_none,
-            yy + off,
-            xerr=_err(rr, fd_none),
-            fmt="o",
-            ms=4,
-            color=col,
-            capsize=2,
-            label=f"ours, {name} placement",
-        )
-    ax.axvline(1.0, color="k", lw=0.6)
-    ax.set_xlim(0.15, 1.35)
-    ax.set_yticks(yy, labels)
-    ax.set(
-        xlabel="distance / its value without guidance",
-        title=f"(a) all 22 intervals (scale {scale:g})",
-    )
-    ax.legend(fontsize=8, loc="lower right")
-    ax = axes[1]
     short = [
         i
-        for i, r in enumerate(t.rows["absolute"])
+        for i, r in enumerate(t.rows)
         if not math.isnan(r["a"]) and abs(r["b"] - r["a"] - 0.1) < 1e-9
     ]
-    pa = np.array([t.rows["absolute"][i]["a"] for i in short])
-    ax.plot(
-        pa + 0.05,
-        paper3[short] / paper3[0],
-        "s--",
-        color=plotting.PAPER_COLOR,
-        label="paper (at its times)",
-    )
-    for name, col in placements:
-        rr = [t.rows[name][i] for i in short]
+    for off, j in zip((0.2, -0.2), t.judges, strict=False):
+        f0 = t.scores["none"][j]["fd"]
+        vals = [_rel(t.diffs.get(lab, {j: {"fd": zero}})[j]["fd"], f0) for lab in labels]
+        ax.errorbar([v for v, _ in vals], yy + off, xerr=np.array([e for _, e in vals]).T,
+                    fmt="o", ms=4, color=JUDGE_COLORS.get(j), capsize=2,
+                    label=f"ours, relative (judge {j})")  # fmt: skip
+        fa = np.array([t.abs_scores[lab][j]["fd"] for lab in labels])
+        ax.plot(fa / fa[0], yy + off / 2, "x", ms=4, color=JUDGE_COLORS.get(j), alpha=0.6,
+                label=f"absolute times, contrast (judge {j})")  # fmt: skip
+        if off > 0:
+            pa = np.array([t.rows[i]["a"] for i in short])
+            axes[1].plot(pa + 0.05, paper3[short] / paper3[0], "s--",
+                         color=plotting.PAPER_COLOR, label="paper (at its times)")  # fmt: skip
+        rr = [t.rows[i] for i in short]
         mid = np.array([(r["run_a"] + r["run_b"]) / 2 for r in rr])
-        f = np.array([r["fd"] for r in rr]) / fd_none
-        ax.errorbar(
-            mid,
-            f,
-            yerr=_err(rr, fd_none),
-            fmt="o-",
-            ms=4,
-            color=col,
-            capsize=2,
-            label=f"ours, {name} (at executed times)",
-        )
+        v2 = [vals[i] for i in short]
+        axes[1].errorbar(mid, [v for v, _ in v2], yerr=np.array([e for _, e in v2]).T, fmt="o-",
+                         ms=4, color=JUDGE_COLORS.get(j), capsize=2,
+                         label=f"ours, judge {j} (at executed times)")  # fmt: skip
+    ax.axvline(1.0, color="k", lw=0.6)
+    ax.set_yticks(yy, labels)
+    ax.set(xlabel="distance / its value without guidance",
+           title=f"(a) all 22 intervals (scale {scale:g})")  # fmt: skip
+    ax.legend(fontsize=7, loc="lower right")
+    ax = axes[1]
     mark_stages(ax, t09)
+    ax.axvspan(*t.t_interval, color="0.5", alpha=0.15, lw=0, label="95% interval of t_0.9")
     ax.axhline(1.0, color="k", lw=0.6)
     ax.set_xlim(0, 1)
     ax.set(
         xlabel="midpoint of the 0.1-wide interval (paper: [a, a + 0.1])",
         ylabel="distance / its value without guidance",
-        title="(b) short intervals along t",
+        title="(b) short intervals along t (pre-registered placement)",
     )
     ax.legend(fontsize=8, loc="lower right")
     return fig

@@ -1,19 +1,33 @@
 """Sampling and scoring shared by Tables 2-3 and Figs. 10, 12: one cached sample set per
-described sampler, scored by Frechet distance (bootstrap interval) and class accuracy."""
+described sampler, scored by both judges of the panel (issue 13:
+:mod:`flowstage_lib.metrics.judge.panel`): FD with its bootstrap interval, class accuracy with
+its Wilson interval, KID, precision / recall, and paired differences between rows drawn with the
+same noise and labels. The old evaluator's :func:`score_sampler` / :func:`reference_fd` stay for
+Figs. 10 and 12 until they move to :func:`judged_sampler` / :func:`judged_reference`."""
 
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 
+import pandas as pd
 import torch
 
 from flowstage_lib.experiments._models import model_id
 from flowstage_lib.metrics import evaluate
+from flowstage_lib.metrics.judge.panel import Panel, agreement, ranks
 from flowstage_lib.path import shifted_grid
 from flowstage_lib.solver import CFGVelocity, ModelVelocity
 from flowstage_lib.tooling import cache
 
 __all__ = [
+    "judged_set",
+    "judged_sampler",
+    "judged_reference",
+    "paired",
+    "judged_table",
+    "detail_table",
+    "ranking",
+    "show_judged",
     "score_sampler",
     "reference_fd",
     "guided_velocity",
@@ -140,3 +154,123 @@ def border_rms(x: torch.Tensor, width: int = 3, background: float = -1.0) -> flo
     m = torch.ones(x.shape[-2:], dtype=torch.bool)
     m[width:-width, width:-width] = False
     return float((x[..., m] - background).pow(2).mean().sqrt())
+
+
+# ----------------------------------------------------------------------------- judged (panel)
+
+
+def judged_set(panel: Panel, s: dict) -> dict[str, dict]:
+    """Both judges' scores of one sample set ``s`` (dict x (n, C, H, W), y (n,), as
+    :func:`~flowstage_lib.metrics.evaluate.sample_set` returns): {judge: {fd, fd_low, fd_high,
+    kid, kid_se, precision, recall, density, coverage, accuracy, acc_low, acc_high, n}}."""
+    return panel.score(s["x"], s["y"])
+
+
+def judged_sampler(
+    panel: Panel,
+    velocity_fn: Callable,
+    describe: dict,
+    n: int,
+    shape: Sequence[int],
+    num_classes: int,
+    grid=None,
+    seed: int = 0,
+    decode: Callable | None = None,
+) -> dict[str, dict]:
+    """:func:`score_sampler` judged by the panel: sample (cached by
+    :func:`~flowstage_lib.metrics.evaluate.sample_set`, the same entry as
+    :func:`score_sampler`'s) and score under both judges (cached by the panel)."""
+    s = evaluate.sample_set(
+        velocity_fn, describe, n, tuple(shape), num_classes, grid=grid, seed=seed, decode=decode
+    )
+    return judged_set(panel, s)
+
+
+def judged_reference(
+    panel: Panel, x: torch.Tensor, y: torch.Tensor, n: int, seed: int = 0
+) -> dict[str, dict]:
+    """Both judges' scores of ``n`` real images drawn from x (N, C, H, W), y (N,): the floor
+    that finite-sample bias (and the gap between these images and the judges' held-out
+    reference) puts under every sample set of size ``n``."""
+    if n < 2:
+        raise ValueError(f"n must be >= 2, got {n}")
+    g = torch.Generator().manual_seed(seed)
+    idx = torch.randperm(len(x), generator=g)[: min(n, len(x))]
+    return panel.score(x[idx], y[idx])
+
+
+def paired(panel: Panel, s_a: dict, s_b: dict) -> dict[str, dict]:
+    """Paired differences a - b of two sample sets drawn with the same noise and labels
+    (the same ``seed`` and ``n`` of :func:`~flowstage_lib.metrics.evaluate.sample_set`):
+    {judge: {"fd": {delta, low, high, a, b}, "accuracy": {...}}} (:meth:`Panel.compare`)."""
+    if not torch.equal(s_a["y"], s_b["y"]):
+        raise ValueError("s_a and s_b are not paired: their labels differ")
+    return panel.compare(s_a["x"], s_b["x"], s_a["y"])
+
+
+def _ci(v: float, lo: float, hi: float, fmt: str) -> str:
+    return f"{v:{fmt}} [{lo:{fmt}}, {hi:{fmt}}]"
+
+
+def judged_table(
+    scores: dict[str, dict], diffs: dict[str, dict] | None = None, base: str = ""
+) -> pd.DataFrame:
+    """One row per table row: each judge's FD [95% CI] and class accuracy [95% CI], and with
+    ``diffs`` ({row: :func:`paired` against the ``base`` row}) the paired FD difference."""
+    out = []
+    for row, sc in scores.items():
+        r = {"row": row}
+        for j, v in sc.items():
+            r[f"{j}: FD [95% CI]"] = _ci(v["fd"], v["fd_low"], v["fd_high"], ".2f")
+            r[f"{j}: accuracy [95% CI]"] = _ci(v["accuracy"], v["acc_low"], v["acc_high"], ".1%")
+        for j in sc:
+            d = (diffs or {}).get(row, {}).get(j, {}).get("fd")
+            if diffs is not None:
+                r[f"{j}: FD - FD({base}) [95% CI]"] = (
+                    _ci(d["delta"], d["low"], d["high"], "+.2f") if d else "-"
+                )
+        out.append(r)
+    return pd.DataFrame(out)
+
+
+def detail_table(scores: dict[str, dict]) -> pd.DataFrame:
+    """One row per table row and judge: KID +- its standard error, precision, recall,
+    density, coverage (k-NN, Kynkaanniemi et al. / Naeem et al.)."""
+    return pd.DataFrame(
+        [
+            {
+                "row": row, "judge": j,
+                "KID (x 1e3)": f"{1e3 * v['kid']:.2f} +- {1e3 * v['kid_se']:.2f}",
+                "precision": v["precision"], "recall": v["recall"], "density": v["density"],
+                "coverage": v["coverage"], "n": v["n"],
+            }
+            for row, sc in scores.items()
+            for j, v in sc.items()
+        ]
+    )  # fmt: skip
+
+
+def ranking(scores: dict[str, dict]) -> tuple[pd.DataFrame, str]:
+    """Each judge's FD ranking of the rows (1 = best) and their agreement in a sentence
+    (Kendall tau-b with its p-value)."""
+    rk = ranks(scores)
+    tab = pd.DataFrame(
+        {"row": list(scores), **{f"rank, judge {j}": list(r.values()) for j, r in rk.items()}}
+    )
+    kt = agreement(scores)
+    text = (
+        f"Judges {' and '.join(rk)} rank the {kt.n} rows with Kendall tau = {kt.tau:.2f} "
+        f"(p = {kt.p_value:.2g})."
+    )
+    return tab, text
+
+
+def show_judged(view, name: str, scores: dict[str, dict]) -> str:
+    """Show a judged table's detail (KID, precision / recall: ``<name>_detail``) and both
+    judges' rankings (``<name>_ranks``); glue and return their agreement sentence
+    (``<name>_agreement``). ``view``: a :class:`flowstage_lib.tooling.book.View`."""
+    tab, text = ranking(scores)
+    view.show(detail_table(scores), f"{name}_detail")
+    view.show(tab, f"{name}_ranks")
+    view.glue(**{f"{name}_agreement": text})
+    return text

@@ -1,4 +1,4 @@
-"""The setting of Section 5: main model, classifier, our transition and the FD floor."""
+"""The setting of Section 5: main model, judges, our transition and the FD floor."""
 
 from __future__ import annotations
 
@@ -10,21 +10,34 @@ from flowstage_lib.models import count_params
 __all__ = ["setting_table"]
 
 
-def setting_table(base, ev, main: str, t09: float, k_rel: float, floor: dict) -> pd.DataFrame:
-    """One row per item of the setting (model, classifier, transition, shift factor, floor)."""
+def setting_table(base, panel, main: str, tr, k_rel: float, floor: dict) -> pd.DataFrame:
+    """One row per item of the setting (model, judges, transition with its interval, shift
+    factor, floor per judge). ``tr``: a :class:`~flowstage_lib.experiments._shared.Transition`
+    with intervals; ``floor``: {judge: scores} of real images
+    (:func:`~.scoring.judged_reference`)."""
+    lo, hi = tr.t09_interval
     rows = [
         (
             f"main model {main} ({base.spec.family})",
             f"{count_params(base.model) / 1e6:.2f} M parameters, {base.cfg.steps} steps, batch "
             f"{base.cfg.batch_size}, trained in {base.seconds:.0f} s",
         ),
+        *[
+            (
+                f"judge {j.name} ({j.report.arch})",
+                f"{j.report.steps} steps, {j.report.heldout_accuracy:.1%} on "
+                f"{j.report.heldout_name}",
+            )
+            for j in panel.judges
+        ],
         (
-            "feature classifier",
-            f"{ev.report.steps} steps, {ev.report.heldout_accuracy:.1%} on "
-            f"{ev.report.heldout_name}",
-        ),
-        ("our transition t_0.9 (class-conditional top-1 weight)", f"{t09:.3f}"),
-        ("shift factor k of the relative placement", f"{k_rel:.2f}"),
-        (f"FD of {floor['n']} real unseen images (floor)", ci(floor)),
+            "our transition t_0.9 [95% CI] (class-conditional top-1 weight)",
+            f"{tr.t09:.3f} [{lo:.3f}, {hi:.3f}]",
+        ),  # fmt: skip
+        ("shift factor k of the pre-registered placement", f"{k_rel:.2f}"),
+        *[
+            (f"FD of {v['n']} real training images, judge {j} (floor)", ci(v))
+            for j, v in floor.items()
+        ],
     ]
     return pd.DataFrame(rows, columns=["item", "value"])

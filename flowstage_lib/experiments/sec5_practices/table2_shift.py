@@ -1,5 +1,7 @@
-"""Table 2 (Sec. 5.1): timestep shift. One row per shift s of the Euler grid (no guidance);
-the paper: a moderate shift toward navigation (s < 1) is best, extremes hurt."""
+"""Table 2 (Sec. 5.1): timestep shift. One row per shift s of the Euler grid (no guidance),
+judged by both judges of the panel; the paper: a moderate shift toward navigation (s < 1) is
+best, extremes hurt. The verdict is taken on the paired FD differences FD(s) - FD(1) (every row
+shares the noise and labels of the uniform grid's row)."""
 
 from __future__ import annotations
 
@@ -15,15 +17,24 @@ from flowstage_lib.experiments._shared import Comparison
 from flowstage_lib.experiments.sec5_practices.grids import step_share
 from flowstage_lib.experiments.sec5_practices.scoring import (
     border_rms,
-    describe,
+    judged_set,
+    judged_table,
+    paired,
     sample_images,
-    score_sampler,
 )
-from flowstage_lib.metrics import evaluate
+from flowstage_lib.metrics.judge.panel import Panel
 from flowstage_lib.path import shifted_grid
-from flowstage_lib.solver import ModelVelocity
 
-__all__ = ["table2_rows", "Table2", "table2", "table2_table", "table2_comparison", "ci"]
+__all__ = [
+    "table2_rows",
+    "Table2",
+    "table2",
+    "table2_table",
+    "table2_comparison",
+    "table2_export",
+    "ci",
+    "label2",
+]
 
 
 def ci(r: dict, fmt: str = ".2f") -> str:
@@ -31,36 +42,27 @@ def ci(r: dict, fmt: str = ".2f") -> str:
     return f"{r['fd']:{fmt}} [{r['fd_low']:{fmt}}, {r['fd_high']:{fmt}}]"
 
 
-def table2_rows(
-    result,
-    ev: evaluate.Evaluator,
-    shifts: Sequence[float],
-    n: int,
-    n_steps: int,
-    seed: int,
-    t_transition: float,
-    n_boot: int = 200,
-) -> list[dict]:
-    """Table 2: one row per timestep shift s (no guidance, ``n_steps`` Euler steps).
+def label2(s: float) -> str:
+    """Table 2's row label of shift ``s``."""
+    return f"s = {float(s):g}"
+
+
+def table2_rows(shifts: Sequence[float], n_steps: int, t_transition: float) -> list[dict]:
+    """Table 2's grid columns: one row per timestep shift s (``n_steps`` Euler steps).
 
     Returns:
-        list of dicts: s, share_02 (steps in [0, 0.2)), share_nav (steps in [0, our
-        transition)), fd, fd_low, fd_high, accuracy, n, seconds, paper_fd.
+        list of dicts: s, label, share_02 (steps in [0, 0.2)), share_nav (steps in [0, our
+        transition)), paper_fd.
     """
-    shape, K = result.spec.input_shape, result.spec.num_classes
     rows = []
     for s in shifts:
         grid = shifted_grid(n_steps, float(s))
-        d = describe(model_id(result), s, n_steps=n_steps)
-        sc = score_sampler(
-            ev, ModelVelocity(result.model), d, n, shape, K, grid=grid, seed=seed, n_boot=n_boot
-        )
         rows.append(
             {
                 "s": float(s),
+                "label": label2(s),
                 "share_02": step_share(grid, 0.0, 0.2),
                 "share_nav": step_share(grid, 0.0, t_transition),
-                **sc,
                 "paper_fd": paper.TABLE2_GFID.get(float(s), math.nan),
             }
         )
@@ -69,70 +71,92 @@ def table2_rows(
 
 @dataclass
 class Table2:
-    """Table 2 scored: ``rows`` (:func:`table2_rows`), ``speckle`` {s: frame RMS of the
-    samples} (:func:`~.scoring.border_rms`), ``fd1`` the FD of the uniform grid s = 1."""
+    """Table 2 judged.
+
+    Attributes:
+        rows: :func:`table2_rows`.
+        scores: {label: {judge: panel scores}} (:func:`~.scoring.judged_set`).
+        diffs: {s: {judge: {"fd": {delta, low, high, a, b}, "accuracy": ...}}}, the paired
+            differences row - (s = 1) for every s != 1.
+        speckle: {s: frame RMS of the samples} (:func:`~.scoring.border_rms`).
+        verdicts: {judge: Verdict} and ``"both"`` (:func:`criteria.both_judges`).
+    """
 
     rows: list
+    scores: dict
+    diffs: dict
     speckle: dict
-    fd1: float
+    verdicts: dict
 
     @property
     def by_s(self) -> dict[float, dict]:
         return {r["s"]: r for r in self.rows}
 
+    def fd(self, judge: str) -> dict[float, float]:
+        """{s: FD under ``judge``}."""
+        return {r["s"]: self.scores[r["label"]][judge]["fd"] for r in self.rows}
+
+    def fd_diffs(self, judge: str) -> dict[float, dict]:
+        """{s: paired FD difference FD(s) - FD(1) under ``judge``} (the criterion's input)."""
+        return {s: d[judge]["fd"] for s, d in self.diffs.items()}
+
 
 def table2(
-    result, ev, shifts, n: int, n_steps: int, seed: int, t_transition: float, n_boot: int = 200
+    result, panel: Panel, shifts, n: int, n_steps: int, seed: int, t_transition: float
 ) -> Table2:
-    """Run Table 2 and measure the frame speckle of each row's samples."""
-    rows = table2_rows(result, ev, shifts, n, n_steps, seed, t_transition, n_boot)
-    speckle = {
-        r["s"]: border_rms(sample_images(result, n, n_steps, seed, shift=r["s"])["x"]) for r in rows
-    }
-    return Table2(rows, speckle, next(r["fd"] for r in rows if r["s"] == 1.0))
+    """Sample every row (cached), score it under both judges, take the paired differences
+    against s = 1 and apply :func:`criteria.table2_moderate_shift_is_best` per judge."""
+    if 1.0 not in [float(s) for s in shifts]:
+        raise ValueError(f"shifts must contain the uniform grid s = 1.0, got {list(shifts)}")
+    rows = table2_rows(shifts, n_steps, t_transition)
+    base = sample_images(result, n, n_steps, seed, shift=1.0)
+    scores, diffs, speckle = {}, {}, {}
+    for r in rows:
+        s = sample_images(result, n, n_steps, seed, shift=r["s"])
+        scores[r["label"]] = judged_set(panel, s)
+        speckle[r["s"]] = border_rms(s["x"])
+        if r["s"] != 1.0:
+            diffs[r["s"]] = paired(panel, s, base)
+    t = Table2(rows, scores, diffs, speckle, {})
+    by = {j: criteria.table2_moderate_shift_is_best(t.fd_diffs(j)) for j in panel.names}
+    t.verdicts = {**by, "both": criteria.both_judges(by)}
+    return t
 
 
 def table2_table(t: Table2) -> pd.DataFrame:
-    """Table 2, ours beside the paper's, relative to the uniform grid."""
-    p1 = paper.TABLE2_GFID[1.0]
-    return pd.DataFrame(
+    """Table 2: the grid columns and the paper's gFID beside both judges' FD and accuracy
+    with intervals, the paired FD difference to s = 1, and the frame speckle."""
+    judged = judged_table(
+        t.scores, {r["label"]: t.diffs.get(r["s"], {}) for r in t.rows}, label2(1.0)
+    )
+    grid = pd.DataFrame(
         [
             {
-                "s": r["s"],
                 "steps in [0, 0.2)": f"{r['share_02']:.0%}",
                 "steps in our navigation": f"{r['share_nav']:.0%}",
                 "paper gFID": r["paper_fd"],
-                "paper / uniform": r["paper_fd"] / p1,
-                "our FD [95% CI]": ci(r),
-                "ours / uniform": r["fd"] / t.fd1,
-                "class accuracy": r["accuracy"],
                 "border speckle": t.speckle[r["s"]],
             }
             for r in t.rows
         ]
     )
+    return pd.concat([judged.iloc[:, :1], grid, judged.iloc[:, 1:]], axis=1)
 
 
-def _reading(t: Table2, best_s: float, n_steps: int) -> str:
-    s_lo, sp = min(t.by_s), t.speckle
-    if best_s != s_lo:
-        return (
-            f"The speckle on the black frame is {sp[1.0]:.3f} at s = 1 and "
-            f"{sp[best_s]:.3f} at the best shift."
-        )
-    last_t = float(shifted_grid(n_steps, best_s)[-2])
-    return (
-        f"On our model the FD keeps falling down to the smallest shift, s = {s_lo:g}, and so does "
-        f"the speckle on the black frame ({sp[1.0]:.3f} at s = 1, {sp[s_lo]:.3f} at "
-        f"s = {s_lo:g}; see the sample figure below). With s = {s_lo:g} the last Euler step jumps "
-        f"from t = {last_t:.2f} straight to t = 1 and lands on the model's denoised prediction, "
-        f"while a uniform grid takes many small late steps, each adding the model's error "
-        f"amplified by 1 / (1 - t) in v = (x1_hat - x_t) / (1 - t). Our small MLPs are least "
-        f"accurate there (Fig. 8a: their velocity misses the noise still in x_t; Fig. 9: their "
-        f"oracle loss rises steeply as t -> 1), so on them fewer late refinement steps help more "
-        f"than a finer refinement does: the 'extremes hurt' half of the claim needs a model "
-        f"whose refinement-stage velocity is accurate."
-    )
+def table2_export(result, shifts, n: int, n_steps: int, seed: int) -> list[dict]:
+    """Table 2's sample sets as rows for
+    :func:`~flowstage_lib.experiments.sample_sets.export_sample_sets`."""
+    return [
+        {
+            "row": label2(s),
+            **sample_images(result, n, n_steps, seed, shift=float(s)),
+            "sampler": f"Euler, {n_steps} steps, no guidance",
+            "model": model_id(result),
+            "grid": f"{n_steps} steps, timestep shift {float(s):g}",
+            "seed": seed,
+        }
+        for s in shifts
+    ]
 
 
 def _paper_text() -> tuple[str, str, str]:
@@ -147,55 +171,52 @@ def _paper_text() -> tuple[str, str, str]:
     )
 
 
-def table2_comparison(t: Table2, n_steps: int) -> Comparison:
-    """Table 2 against the paper (criterion
-    :func:`~flowstage_lib.experiments.criteria.table2_moderate_shift_is_best`)."""
-    v2 = criteria.table2_moderate_shift_is_best({r["s"]: r["fd"] for r in t.rows})
-    by, fd1 = t.by_s, t.fd1
-    best_s, a, b, c = criteria.table2_parts({r["s"]: r["fd"] for r in t.rows})
-    best, s_hi, s_lo = by[best_s], max(by), min(by)
-    p_best, p_ext, p_claim = _paper_text()
-    shares = (
-        f"{by[4.0]['share_02']:.0%} / {by[0.1]['share_02']:.0%}" if 4.0 in by and 0.1 in by else "-"
+def _dfd(d: dict) -> str:
+    return f"{d['delta']:+.2f} [{d['low']:+.2f}, {d['high']:+.2f}]"
+
+
+def _ours(t: Table2, j: str) -> str:
+    best, *_ = criteria.table2_parts(t.fd_diffs(j))
+    d = t.fd_diffs(j)
+    hi, lo = max(d), min(d)
+    b = _dfd(d[best]) if best != 1.0 else "+0"
+    return (
+        f"judge {j}: best s = {best:g} (dFD {b}), s = {hi:g}: {_dfd(d[hi])}, "
+        f"s = {lo:g}: {_dfd(d[lo])}"
     )
-    p_share = " / ".join(f"{v:.0%}" for v in paper.TABLE2_SHARE.values())
-    rows = [
-        (
-            "(A) best shift s < 1, (B) and moderate",
-            p_best,
-            f"{best_s:g} ({best['fd']:.2f} vs {fd1:.2f} uniform)",
-            f"A: {a}, B: {b}",
-        ),
-        (
-            f"(C) extremes vs uniform (s = {s_hi:g}, s = {s_lo:g})",
-            p_ext,
-            f"x{by[s_hi]['fd'] / fd1:.2f}, x{by[s_lo]['fd'] / fd1:.2f}",
-            c,
-        ),
-        ("steps in [0, 0.2) at s = 4 / s = 0.1", p_share, shares, "-"),
-    ]
-    u = by[1.0]
-    overlap = best["fd_high"] >= u["fd_low"] and u["fd_high"] >= best["fd_low"]
+
+
+def table2_comparison(t: Table2, n_steps: int) -> Comparison:
+    """Table 2 against the paper: each judge's best shift and extremes as paired FD
+    differences to s = 1, and the verdict of
+    :func:`~flowstage_lib.experiments.criteria.table2_moderate_shift_is_best` per judge and
+    combined (:func:`~flowstage_lib.experiments.criteria.both_judges`)."""
+    judges = [j for j in t.verdicts if j != "both"]
+    p_best, p_ext, p_claim = _paper_text()
+    rows = [("best shift and the extremes, FD(s) - FD(1) [95% CI]", p_claim, _ours(t, j),
+             t.verdicts[j].verdict) for j in judges]  # fmt: skip
+    rows.append(("both judges", p_best, "", t.verdicts["both"].verdict))
+    best = {j: criteria.table2_parts(t.fd_diffs(j))[0] for j in judges}
+    by = t.by_s
     glue = {
-        "v2": v2.verdict,
-        "best_s": best_s,
-        "best2_fd": best["fd"],
-        "fd1": fd1,
-        "best2_gain": 1 - best["fd"] / fd1,
-        "best_nav": best["share_nav"],
-        "t2_reading": _reading(t, best_s, n_steps),
-        "uniform_nav": u["share_nav"],
+        "v2": t.verdicts["both"].verdict,
+        "v2_words": ", ".join(f"judge {j}: {t.verdicts[j].verdict}" for j in judges),
+        "best_s": " / ".join(f"{best[j]:g} ({j})" for j in judges),
+        "best_s_a": best[judges[0]],
+        "uniform_nav": by[1.0]["share_nav"],
+        "best_nav": by[best[judges[0]]]["share_nav"],
         "paper_best_nav": step_share(shifted_grid(n_steps, 0.5), 0.0, paper.TRANSITION_T),
         "paper_uniform_nav": step_share(shifted_grid(n_steps, 1.0), 0.0, paper.TRANSITION_T),
-        "best2_overlap": "overlap" if overlap else "do not overlap",
+        "speckle1": t.speckle[1.0],
+        "speckle_lo": t.speckle[min(by)],
+        "s_lo": min(by),
     }
     claim = (
         "A moderate timestep shift toward navigation (s < 1) is best at NFE 50; extreme shifts "
         "hurt",
         p_claim,
-        f"best s = {best_s:g} (FD {best['fd']:.2f} vs {fd1:.2f} at s = 1); "
-        f"s = {s_hi:g}: x{by[s_hi]['fd'] / fd1:.2f}, s = {s_lo:g}: x{by[s_lo]['fd'] / fd1:.2f}",
-        v2,
+        "; ".join(f"{_ours(t, j)}: {t.verdicts[j].verdict}" for j in judges),
+        t.verdicts["both"],
     )
     table = pd.DataFrame(rows, columns=["quantity", "paper", "ours", "holds"])
     return Comparison(table, glue, [claim])
