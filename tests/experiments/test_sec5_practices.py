@@ -162,12 +162,37 @@ def test_fd_over_training_is_judged_and_paired(tiny, panel):
     assert d[0]["A"]["fd"]["delta"] == pytest.approx(-d[1]["A"]["fd"]["delta"], rel=1e-6)
     with pytest.raises(ValueError, match="no paired"):
         sec5.paired_fd(sec5.fd_over_training(result, None, **kw), "A")
+    again = sec5.fd_over_training(result, panel, 12, 4, 0)  # the panel in the old ev slot
+    assert [r["judges"] for r in again] == [r["judges"] for r in rows]
     shorter = replace(result, snapshots=result.snapshots[:1], cfg=replace(result.cfg, steps=10))
     with pytest.raises(ValueError, match="same checkpoints"):
         sec5.paired_over_training(shorter, result, panel, 12, 4, 0)
     wide = replace(result, spec=replace(result.spec, input_shape=(1, 4, 16)))
     with pytest.raises(ValueError, match="not paired"):
         sec5.paired_over_training(wide, result, panel, 12, 4, 0)
+
+
+def test_fd_curves_pair_aligned_with_recon(tiny, panel):
+    data, result, ev = tiny
+
+    class Space:  # an identity "latent space" with its own autoencoder identity
+        def __init__(self, seed):
+            torch.manual_seed(seed)
+            self.autoencoder = torch.nn.Linear(2, 2)
+            self.mean, self.std = torch.zeros(1), torch.ones(1)
+
+        def decode(self, z):
+            return z
+
+    spaces = {"recon": Space(0), "aligned": Space(1)}
+    models = dict.fromkeys(sec5.SPACES, result)
+    fdc = sec5.fd_curves(models, spaces, ev, 12, 4, 0, panel=panel)
+    assert "paired" in fdc["aligned"][0] and "paired" not in fdc["recon"][0]
+    # same model, identity decoders: the two spaces' sample sets share noise and labels, so
+    # the paired difference is exactly zero
+    assert all(r["paired"][j]["fd"]["delta"] == 0 for r in fdc["aligned"] for j in "AB")
+    with pytest.raises(TypeError, match="panel"):
+        sec5.fd_curves(models, spaces, ev, 12, 4, 0)
 
 
 def test_floors_and_the_alignment_network(tiny, panel):
@@ -187,6 +212,7 @@ def test_floors_and_the_alignment_network(tiny, panel):
     fl = sec5.floors(None, {"recon": Space(0.0), "aligned": Space(0.5)}, data, 40, panel=panel)
     assert fl["recon"]["judges"] == fl["real"]["judges"]  # identity: the real images
     assert fl["aligned"]["fd"] > fl["real"]["fd"]
+    assert sec5.floors(panel, {}, data, 40)["real"] == fl["real"]  # the panel in the ev slot
     with pytest.raises(TypeError, match="panel"):
         sec5.floors(ev, {}, data, 40, 4, 0)  # the old call
     with pytest.raises(ValueError, match="fewer than n"):

@@ -121,8 +121,10 @@ def fd_curves(
     models, spaces, ev, n: int, n_steps: int, seed: int, n_boot: int = 200, *, panel=None
 ) -> dict:
     """{space: FD over training} (Fig. 12, :func:`~.latent_study.fd_over_training`), latent
-    samples decoded, scored by ``panel`` (required; ``ev``, ``n_boot``: unused, kept for old
-    callers). The aligned rows carry ``paired``: FD(aligned) - FD(recon) per judge."""
+    samples decoded, scored by ``panel`` (required, here or as ``ev``; an old evaluator as
+    ``ev`` and ``n_boot`` are ignored: ``panel.n_boot`` applies). The aligned rows carry
+    ``paired``: FD(aligned) - FD(recon) per judge."""
+    panel = ls._need_panel(panel if panel is not None else ev, "fd_curves")
     out = {}
     for k in SPACES:
         dec = spaces[k].decode if k in spaces else None
@@ -143,10 +145,11 @@ def fd_curves(
 
 def floors(ev, spaces: dict, held, n: int, n_boot: int = 200, seed: int = 0, *, panel=None):
     """Both judges' FD of n real unseen images (drawn with ``seed``): through each autoencoder
-    and as they are ("real"); rows of :func:`~.latent_study.judged_row`. ``panel`` required
-    (``ev``, ``n_boot``: unused, kept for old callers). Under the cpu profile the judges'
-    reference is the whole MNIST test set, so "real" drawn from it is a lower bound."""
-    panel = ls._need_panel(panel, "floors")
+    and as they are ("real"); rows of :func:`~.latent_study.judged_row`. ``panel`` required,
+    here or as ``ev`` (an old evaluator as ``ev`` and ``n_boot`` are ignored). Under the cpu
+    profile the judges' reference is the whole MNIST test set, so "real" drawn from it is a
+    lower bound."""
+    panel = ls._need_panel(panel if panel is not None else ev, "floors")
     if len(held.x) < n:
         raise ValueError(f"held has {len(held.x)} images, fewer than n = {n}")
     idx = torch.randperm(len(held.x), generator=torch.Generator().manual_seed(seed))[:n]

@@ -176,10 +176,13 @@ def fd_over_training(
     latent model (its autoencoder's identity goes in ``extra``).
 
     Args:
-        ev: unused (kept for old callers; pass None): the old evaluator (a classifier trained
-            without noise, referenced to the training split) no longer judges (issue 13).
+        ev: a :class:`~flowstage_lib.metrics.judge.panel.Panel` here is taken as ``panel``;
+            anything else is ignored (old callers passed the old evaluator, a classifier
+            trained without noise and referenced to the training split, which no longer
+            judges: issue 13).
         n_boot: unused: ``panel.n_boot`` applies.
-        panel: the judges (:func:`~flowstage_lib.metrics.judge.panel.get_panel`); required.
+        panel: the judges (:func:`~flowstage_lib.metrics.judge.panel.get_panel`); required
+            (here or as ``ev``).
         against: another run, a TrainResult or (result, decode, extra), with the same
             checkpoints and noise shape: each row gets ``paired``, the paired differences
             this run - that run (:func:`paired_over_training`).
@@ -189,7 +192,7 @@ def fd_over_training(
         judges {A, B: :meth:`Panel.score`}, seconds; with ``against`` also paired
         {A, B: {"fd": {delta, low, high, a, b}, "accuracy": {...}}}.
     """
-    panel = _need_panel(panel, "fd_over_training")
+    panel = _need_panel(panel if panel is not None else ev, "fd_over_training")
     rows = []
     for s, _ in _checkpoints(result):
         smp = checkpoint_samples(result, s, n, n_steps, seed, decode=decode, extra=extra)
