@@ -124,7 +124,7 @@ def fd_curves(
     samples decoded, scored by ``panel`` (required, here or as ``ev``; an old evaluator as
     ``ev`` and ``n_boot`` are ignored: ``panel.n_boot`` applies). The aligned rows carry
     ``paired``: FD(aligned) - FD(recon) per judge."""
-    panel = ls._need_panel(panel if panel is not None else ev, "fd_curves")
+    panel = ls.require_panel(panel if panel is not None else ev, "fd_curves")
     out = {}
     for k in SPACES:
         dec = spaces[k].decode if k in spaces else None
@@ -149,7 +149,7 @@ def floors(ev, spaces: dict, held, n: int, n_boot: int = 200, seed: int = 0, *, 
     here or as ``ev`` (an old evaluator as ``ev`` and ``n_boot`` are ignored). Under the cpu
     profile the judges' reference is the whole MNIST test set, so "real" drawn from it is a
     lower bound."""
-    panel = ls._need_panel(panel if panel is not None else ev, "floors")
+    panel = ls.require_panel(panel if panel is not None else ev, "floors")
     if len(held.x) < n:
         raise ValueError(f"held has {len(held.x)} images, fewer than n = {n}")
     idx = torch.randperm(len(held.x), generator=torch.Generator().manual_seed(seed))[:n]

@@ -133,7 +133,9 @@ def excess_variation(t: Sequence[float], y: Sequence[float], t_min: float = 0.0)
     return float(np.abs(np.diff(ly)).sum() - abs(ly[-1] - ly[0]))
 
 
-def _need_panel(panel, name: str):
+def require_panel(panel, name: str):
+    """``panel`` if it is a :class:`~flowstage_lib.metrics.judge.panel.Panel`, else a TypeError
+    naming ``name`` (e.g. an old caller still passing the old evaluator)."""
     from flowstage_lib.metrics.judge.panel import Panel
 
     if not isinstance(panel, Panel):
@@ -192,7 +194,7 @@ def fd_over_training(
         judges {A, B: :meth:`Panel.score`}, seconds; with ``against`` also paired
         {A, B: {"fd": {delta, low, high, a, b}, "accuracy": {...}}}.
     """
-    panel = _need_panel(panel if panel is not None else ev, "fd_over_training")
+    panel = require_panel(panel if panel is not None else ev, "fd_over_training")
     rows = []
     for s, _ in _checkpoints(result):
         smp = checkpoint_samples(result, s, n, n_steps, seed, decode=decode, extra=extra)
@@ -213,7 +215,7 @@ def paired_over_training(run_a, run_b, panel, n: int, n_steps: int, seed: int) -
     Returns:
         list of dicts: step, and per judge {"fd": {delta, low, high, a, b}, "accuracy": ...}.
     """
-    panel = _need_panel(panel, "paired_over_training")
+    panel = require_panel(panel, "paired_over_training")
     (ra, da, ea), (rb, db, eb) = _run(run_a), _run(run_b)
     sa, sb = [s for s, _ in _checkpoints(ra)], [s for s, _ in _checkpoints(rb)]
     if sa != sb:
