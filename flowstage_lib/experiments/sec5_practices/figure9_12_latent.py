@@ -270,6 +270,17 @@ def _final(f: Figure9_12, j: str) -> str:
     return " / ".join(f"{f.final[k]['judges'][j]['fd']:.2f}" for k in SPACES)
 
 
+def _judge_glue(f: Figure9_12, by12: dict) -> dict:
+    """Per judge j: v12_j, d12_j, d12_last_j, fd_fin_j (pixels / recon / aligned)."""
+    out = {}
+    for j in f.paired12:
+        out[f"v12_{j}"] = by12[j].verdict
+        out[f"d12_{j}"] = _fd12(f, j)
+        out[f"d12_last_{j}"] = _ci(f.paired12[j][-1])
+        out[f"fd_fin_{j}"] = _final(f, j)
+    return out
+
+
 def figure9_12_comparison(f: Figure9_12, n_checkpoints: int, floor: dict) -> Comparison:
     """Figs. 9 and 12 against the paper: ``fig12_aligned_converges_faster`` once per judge on
     the paired differences, combined by ``both_judges``; ``fig9_aligned_smoother_refinement``
@@ -325,11 +336,7 @@ def figure9_12_comparison(f: Figure9_12, n_checkpoints: int, floor: dict) -> Com
         "mem_pixels": f.memorized["pixels"],
         "mem_sentence": _mem_sentence(f),
     }
-    for j in js:
-        glue[f"v12_{j}"] = by12[j].verdict
-        glue[f"d12_{j}"] = _fd12(f, j)
-        glue[f"d12_last_{j}"] = _ci(f.paired12[j][-1])
-        glue[f"fd_fin_{j}"] = _final(f, j)
+    glue.update(_judge_glue(f, by12))
     claims = [
         (
             "A semantically aligned latent space converges faster (gFID over training) than a "
