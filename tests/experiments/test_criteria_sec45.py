@@ -298,28 +298,61 @@ def test_fig8b_divergence():
     assert _word(C.fig8b_predictions_diverge_quickly(0.8, 0.3)) == "not reproduced"
 
 
-def test_fig12_and_fig9():
-    assert _word(C.fig12_aligned_converges_faster(0.75)) == "reproduced"
-    assert _word(C.fig12_aligned_converges_faster(0.5)) == "partly"
-    assert _word(C.fig12_aligned_converges_faster(0.25)) == "not reproduced"
-    assert _word(C.fig9_aligned_smoother_refinement(1.0)) == "reproduced"
-    assert _word(C.fig9_aligned_smoother_refinement(0.5)) == "partly"
-    assert _word(C.fig9_aligned_smoother_refinement(0.0)) == "not reproduced"
-
-
-def _fd_rows(fds, half=0.5):
+def _paired(deltas, half=0.5):
+    """Paired rows a - b per checkpoint with a symmetric interval of half-width ``half``."""
     return [
-        {"step": 100 * (i + 1), "fd": f, "fd_low": f - half, "fd_high": f + half}
-        for i, f in enumerate(fds)
+        {"step": 100 * (i + 1), "delta": d, "low": d - half, "high": d + half}
+        for i, d in enumerate(deltas)
     ]
 
 
-def test_fig10():
-    cfm = _fd_rows([10, 8, 6, 5, 5, 5, 5, 5])
+@pytest.mark.parametrize(
+    "deltas,word",
+    [
+        ([-2, -1, -0.2, 0.1], "reproduced"),  # first half resolved lower, never higher
+        ([-2, 0, 0, 0, 0, 0], "partly"),  # 1 of 3 first-half checkpoints: A needs half
+        ([-2, -1, 0, 2], "partly"),  # resolved higher once: B fails
+        ([0, 0, -1, -1], "partly"),  # lower only late: A fails
+        ([0.2, -0.3, 0.4, 0.0], "not reproduced"),  # never resolved
+        ([1, 2, 1, 1], "not reproduced"),  # aligned resolved worse
+    ],
+)
+def test_fig12_on_paired_intervals(deltas, word):
+    assert _word(C.fig12_aligned_converges_faster(_paired(deltas))) == word
+
+
+def test_fig12_checks_and_both_judges():
+    with pytest.raises(ValueError, match="no checkpoint"):
+        C.fig12_aligned_converges_faster([])
+    rows = _paired([-1, -1])
+    with pytest.raises(ValueError, match="increase"):
+        C.fig12_aligned_converges_faster(rows[::-1])
+    with pytest.raises(ValueError, match="low <= delta"):
+        C.fig12_aligned_converges_faster([{"step": 1, "delta": 0.0, "low": 1.0, "high": 2.0}])
+    a = C.fig12_aligned_converges_faster(_paired([-2, -2]))
+    b = C.fig12_aligned_converges_faster(_paired([0, -2]))
+    v = C.both_judges({"A": a, "B": b})
+    assert (a.verdict, b.verdict, v.verdict) == ("reproduced", "partly", "partly")
+    assert "judge B: partly" in v.evidence
+
+
+def test_fig9():
+    f = C.fig9_aligned_smoother_refinement
+    assert _word(f([0.1, 0.2], [0.3, 0.4])) == "reproduced"
+    assert _word(f([0.1, 0.5], [0.3, 0.4])) == "partly"
+    assert _word(f([0.5, 0.5], [0.3, 0.4])) == "not reproduced"
+    assert _word(f([NAN, NAN], [0.3, 0.4])) == "not reproduced"
+    with pytest.raises(ValueError, match="equally many"):
+        f([0.1], [0.1, 0.2])
+
+
+def test_fig10_on_paired_intervals():
     f = C.fig10_oracle_target_early_advantage
-    assert _word(f(_fd_rows([9, 7.5, 6, 5.2, 5.1, 5, 4.9, 5]), cfm)) == "reproduced"
-    assert _word(f(_fd_rows([11, 9, 6, 5, 5, 5, 5, 5]), cfm)) == "partly"
-    assert _word(f(_fd_rows([9, 7, 4, 3, 3, 3, 3, 3]), cfm)) == "partly"
-    assert _word(f(_fd_rows([11, 9, 4, 3, 3, 3, 3, 3]), cfm)) == "not reproduced"
-    with pytest.raises(ValueError, match="checkpoints"):
-        f(cfm[:3], cfm)
+    # 8 checkpoints: first quarter = 2, second half = 4
+    assert _word(f(_paired([-2, -1, -0.2, 0, 0.1, 0, -0.3, 0]))) == "reproduced"
+    assert _word(f(_paired([-2, 0, 0, 0, 0, 0, 0, 0]))) == "partly"  # not resolved at step 2
+    assert _word(f(_paired([-2, -1, -2, -2, -2, -2, -2, -2]))) == "partly"  # never overlaps
+    assert _word(f(_paired([1, 1, -2, -2, -2, 2, 2, 2]))) == "not reproduced"
+    assert C.fig10_parts(_paired([-1])) == [True, False]  # one checkpoint: both halves
+    with pytest.raises(ValueError, match="increase"):
+        f(_paired([-1, -1])[::-1])

@@ -141,6 +141,87 @@ def panel(tiny):
     return Panel(tuple(judges), n_boot=8, seed=0)
 
 
+def test_fd_over_training_is_judged_and_paired(tiny, panel):
+    data, result, ev = tiny
+    kw = dict(n=12, n_steps=4, seed=0, panel=panel)
+    rows = sec5.fd_over_training(result, None, against=result, **kw)
+    assert [r["step"] for r in rows] == [10, 20] and set(rows[0]["judges"]) == {"A", "B"}
+    for r in rows:
+        assert r["fd"] == r["judges"]["A"]["fd"] and r["fd_low"] <= r["fd"] <= r["fd_high"]
+        for j in "AB":  # a run against itself: the same samples, a zero paired difference
+            d = r["paired"][j]["fd"]
+            assert d["delta"] == 0 and d["a"] == pytest.approx(r["judges"][j]["fd"], rel=1e-5)
+    p = sec5.paired_fd(rows, "B")
+    assert [d["step"] for d in p] == [10, 20] and all(d["low"] <= 0 <= d["high"] for d in p)
+    # another run with other weights and the same noise: a non-zero paired difference
+    (s1, w1), (s2, w2) = result.snapshots
+    other = replace(result, snapshots=[(s1, w2), (s2, w1)], key="tiny-swapped")
+    d = sec5.paired_over_training(other, result, panel, 12, 4, 0)
+    assert [r["step"] for r in d] == [10, 20]
+    assert all(r[j]["fd"]["delta"] != 0 for r in d for j in "AB")
+    assert d[0]["A"]["fd"]["delta"] == pytest.approx(-d[1]["A"]["fd"]["delta"], rel=1e-6)
+    with pytest.raises(ValueError, match="no paired"):
+        sec5.paired_fd(sec5.fd_over_training(result, None, **kw), "A")
+    again = sec5.fd_over_training(result, panel, 12, 4, 0)  # the panel in the old ev slot
+    assert [r["judges"] for r in again] == [r["judges"] for r in rows]
+    shorter = replace(result, snapshots=result.snapshots[:1], cfg=replace(result.cfg, steps=10))
+    with pytest.raises(ValueError, match="same checkpoints"):
+        sec5.paired_over_training(shorter, result, panel, 12, 4, 0)
+    wide = replace(result, spec=replace(result.spec, input_shape=(1, 4, 16)))
+    with pytest.raises(ValueError, match="not paired"):
+        sec5.paired_over_training(wide, result, panel, 12, 4, 0)
+
+
+def test_fd_curves_pair_aligned_with_recon(tiny, panel):
+    data, result, ev = tiny
+
+    class Space:  # an identity "latent space" with its own autoencoder identity
+        def __init__(self, seed):
+            torch.manual_seed(seed)
+            self.autoencoder = torch.nn.Linear(2, 2)
+            self.mean, self.std = torch.zeros(1), torch.ones(1)
+
+        def decode(self, z):
+            return z
+
+    spaces = {"recon": Space(0), "aligned": Space(1)}
+    models = dict.fromkeys(sec5.SPACES, result)
+    fdc = sec5.fd_curves(models, spaces, ev, 12, 4, 0, panel=panel)
+    assert "paired" in fdc["aligned"][0] and "paired" not in fdc["recon"][0]
+    # same model, identity decoders: the two spaces' sample sets share noise and labels, so
+    # the paired difference is exactly zero
+    assert all(r["paired"][j]["fd"]["delta"] == 0 for r in fdc["aligned"] for j in "AB")
+    with pytest.raises(TypeError, match="panel"):
+        sec5.fd_curves(models, spaces, ev, 12, 4, 0)
+
+
+def test_floors_and_the_alignment_network(tiny, panel):
+    data, result, ev = tiny
+
+    class Space:  # identity "autoencoder" and a noisy one
+        def __init__(self, noise):
+            self.noise = noise
+
+        def encode(self, x):
+            return x
+
+        def decode(self, z):
+            g = torch.Generator().manual_seed(1)
+            return (z + self.noise * torch.randn(z.shape, generator=g)).clamp(-1, 1)
+
+    fl = sec5.floors(None, {"recon": Space(0.0), "aligned": Space(0.5)}, data, 40, panel=panel)
+    assert fl["recon"]["judges"] == fl["real"]["judges"]  # identity: the real images
+    assert fl["aligned"]["fd"] > fl["real"]["fd"]
+    assert sec5.floors(panel, {}, data, 40)["real"] == fl["real"]  # the panel in the ev slot
+    with pytest.raises(TypeError, match="panel"):
+        sec5.floors(ev, {}, data, 40, 4, 0)  # the old call
+    with pytest.raises(ValueError, match="fewer than n"):
+        sec5.floors(None, {}, data, 100, panel=panel)
+    sec5.check_alignment_not_a_judge(ev.classifier, panel)  # the book's case: not a judge
+    with pytest.raises(ValueError, match="circular"):
+        sec5.check_alignment_not_a_judge(panel.judges[1].network, panel)
+
+
 def test_tables_are_judged_paired_and_cached(tiny, panel, monkeypatch, tmp_path):
     data, result, ev = tiny
     t2 = sec5.table2(result, panel, [2.0, 1.0, 0.5], n=24, n_steps=6, seed=0, t_transition=0.3)
@@ -235,8 +316,8 @@ def test_velocity_profile_and_training_curves(tiny):
     L = sec5.loss_over_training(result, data, [0.0, 0.5, 0.9], n=8, seed=0)
     assert L["steps"] == [10, 20] and np.asarray(L["oracle"]).shape == (2, 3)
     assert np.all(np.asarray(L["oracle"]) >= 0)
-    rows = sec5.fd_over_training(result, ev, n=12, n_steps=4, seed=0, n_boot=4)
-    assert [r["step"] for r in rows] == [10, 20]
+    with pytest.raises(TypeError, match="panel must be a"):
+        sec5.fd_over_training(result, ev, n=12, n_steps=4, seed=0, n_boot=4)  # old call
     img = sec5.sample_images(result, 24, 6, 0)  # Table 2's s = 1 row, from the cache
     assert img["x"].shape == (24, 1, 8, 8)
 
@@ -357,7 +438,7 @@ def test_figure9_12_and_figure10():
     fdc = {
         "pixels": _fd_rows([5, 4, 3, 3]),
         "recon": _fd_rows([4, 3, 2, 2]),
-        "aligned": _fd_rows([3, 2, 2.5, 1.5]),
+        "aligned": _fd_rows([3, 2, 2.5, 1.5], paired=[-1, -1, 0.5, -0.5]),
     }
     t = [0.0, 0.5, 0.6, 0.7, 0.8]
     bumpy, smooth = [1, 1, 2, 1, 2], [1, 1, 1.2, 1.4, 1.6]
@@ -370,17 +451,46 @@ def test_figure9_12_and_figure10():
         fdc, loss, trans, dict.fromkeys(sec5.SPACES, 0.0), dict.fromkeys(sec5.SPACES, 0.1)
     )
     assert f.share12 == 0.75 and f.share12_early == 1.0 and f.smooth_share == 1.0
+    assert [d["delta"] for d in f.paired12["B"]] == [-1, -1, 0.5, -0.5]
     floor = {k: _scored(1.0) for k in ("recon", "aligned", "real")}
     c = sec5.figure9_12_comparison(f, 4, floor)
     assert [v.verdict for v in c.verdicts().values()] == ["reproduced", "reproduced"]
+    assert (c.glue["v12_A"], c.glue["v12_B"], c.glue["fd_fin_B"]) == (
+        "reproduced",
+        "reproduced",
+        "3.00 / 2.00 / 1.50",
+    )
     assert "not copying" in c.glue["mem_sentence"]
-    c10 = sec5.figure10_comparison(fdc["aligned"], fdc["recon"], (1.0, 2.0))
+    # judge B sees aligned resolved worse at the last checkpoint: the claim is only partly
+    fdc["aligned"][-1]["paired"]["B"]["fd"] = {"delta": 1.0, "low": 0.4, "high": 1.6}
+    f = sec5.figure9_12(fdc, loss, trans, f.memorized, f.speckle)
+    v = sec5.figure9_12_comparison(f, 4, floor).verdicts()["fig12_aligned_convergence"]
+    assert v.verdict == "partly" and "judge A: reproduced" in v.evidence
+    c10 = sec5.figure10_comparison(
+        _fd_rows([3, 2, 2, 2], paired=[-1, 0, 0, 0.2]), fdc["recon"], (1.0, 2.0)
+    )
     assert c10.verdicts()["fig10_oracle_target"].verdict == "reproduced"
-    assert (c10.glue["early10"], c10.glue["late10"]) == ("yes", "yes")
+    assert (
+        c10.glue["early10"] == "judge A: yes, judge B: yes" and c10.glue["early_sig"] == "outside"
+    )
+    assert c10.glue["v10_B"] == "reproduced" and c10.glue["d10_first_A"] == "-1.00 [-1.50, -0.50]"
+    with pytest.raises(ValueError, match="no paired"):
+        sec5.figure10_comparison(fdc["pixels"], fdc["recon"], (1.0, 2.0))
+    with pytest.raises(ValueError, match="same checkpoints"):
+        sec5.figure10_comparison(fdc["aligned"][:2], fdc["recon"], (1.0, 2.0))
 
 
-def _fd_rows(fds, half=0.6):
-    return [{"step": 10 * (i + 1), **_scored(f, half)} for i, f in enumerate(fds)]
+def _fd_rows(fds, half=0.6, paired=None):
+    """Judged rows (judge A = judge B) with paired deltas of half-width 0.5 if given."""
+    rows = []
+    for i, f in enumerate(fds):
+        r = {"step": 10 * (i + 1), **_scored(f, half)}
+        r["judges"] = {j: dict(r) for j in "AB"}
+        if paired is not None:
+            d = {"delta": paired[i], "low": paired[i] - 0.5, "high": paired[i] + 0.5}
+            r["paired"] = {j: {"fd": dict(d)} for j in "AB"}
+        rows.append(r)
+    return rows
 
 
 def test_why_text_lists_the_reasons_that_apply():

@@ -241,80 +241,126 @@ def fig8b_predictions_diverge_quickly(rise_t: float, t09: float) -> Verdict:
     )
 
 
-def fig12_aligned_converges_faster(share_lower: float) -> Verdict:
+def _paired(paired: Iterable[Mapping], name: str) -> list[Mapping]:
+    """Checked paired rows (step, delta, low, high), in training order."""
+    rows = list(paired)
+    if not rows:
+        raise ValueError(f"{name} holds no checkpoint")
+    steps = [r["step"] for r in rows]
+    if steps != sorted(set(steps)):
+        raise ValueError(f"{name} steps must increase, got {steps}")
+    bad = [r["step"] for r in rows if not r["low"] <= r["delta"] <= r["high"]]
+    if bad:
+        raise ValueError(f"{name}: low <= delta <= high fails at steps {bad}")
+    return rows
+
+
+def _below(r: Mapping) -> bool:
+    """The paired interval of a - b lies below 0: a is resolved better (lower FD)."""
+    return r["high"] < 0
+
+
+def _above(r: Mapping) -> bool:
+    """The paired interval of a - b lies above 0: a is resolved worse."""
+    return r["low"] > 0
+
+
+def fig12_parts(paired: Iterable[Mapping]) -> dict:
+    """The counts behind :func:`fig12_aligned_converges_faster`: n, n_early (first half, at
+    least 1), lower_early, lower, higher; A, B (its sub-tests)."""
+    rows = _paired(paired, "paired")
+    m = len(rows)
+    n_early = max(1, m // 2)
+    out = {
+        "n": m,
+        "n_early": n_early,
+        "lower_early": sum(_below(r) for r in rows[:n_early]),
+        "lower": sum(_below(r) for r in rows),
+        "higher": sum(_above(r) for r in rows),
+    }
+    out["A"] = 2 * out["lower_early"] >= n_early
+    out["B"] = out["higher"] == 0
+    return out
+
+
+def fig12_aligned_converges_faster(paired: Iterable[Mapping]) -> Verdict:
     """Fig. 12: an aligned latent space converges faster than a reconstruction-only one.
 
-    ``share_lower``: share of training checkpoints with FD(aligned) < FD(recon). Test: >= 0.75
-    -> reproduced, >= 0.5 -> partly, else not reproduced.
+    ``paired``: one judge's paired differences FD(aligned) - FD(recon) per training checkpoint
+    (dicts step, delta, low, high: 95% paired-bootstrap interval; rows of the two sample sets
+    share noise and label), in training order. A checkpoint is *resolved lower* when its
+    interval lies below 0, *resolved higher* when above. Sub-tests: (A) faster: resolved
+    lower at at least half of the first half of the checkpoints (at least one checkpoint);
+    (B) never worse: resolved higher at none. Reproduced if A and B; partly if not both but
+    aligned is resolved lower at at least one checkpoint; not reproduced if at none. One
+    verdict per judge, combined by :func:`both_judges`.
     """
-    word = (
-        "reproduced"
-        if share_lower >= 0.75
-        else "partly"
-        if share_lower >= 0.5
-        else ("not reproduced")
-    )
+    p = fig12_parts(paired)
+    word = "reproduced" if p["A"] and p["B"] else "partly" if p["lower"] else "not reproduced"
     return Verdict(
         "fig12_aligned_convergence",
         "model",
         word,
-        "FD(aligned) < FD(recon) at >= 75% of checkpoints (>= 50%: partly)",
-        f"{share_lower:.0%}",
+        "paired FD(aligned) - FD(recon): interval below 0 at >= half of the first-half "
+        "checkpoints and above 0 at none (partly: below 0 at >= 1 checkpoint)",
+        f"below 0 at {p['lower_early']}/{p['n_early']} first-half checkpoints, "
+        f"{p['lower']}/{p['n']} in all; above 0 at {p['higher']}",
     )
 
 
-def fig9_aligned_smoother_refinement(smooth_share: float) -> Verdict:
+def fig9_aligned_smoother_refinement(
+    excess_aligned: Iterable[float], excess_recon: Iterable[float]
+) -> Verdict:
     """Fig. 9: the aligned latent space has a smoother oracle loss in the refinement stage.
 
-    ``smooth_share``: share of second-half checkpoints where the aligned curve's excess
-    variation of log L on t >= t_0.9 is below the recon curve's. Test: all -> reproduced, at
-    least half -> partly, else not reproduced.
+    ``excess_aligned``, ``excess_recon``: per second-half training checkpoint, the excess
+    variation of log L(t) on t >= that space's t_0.9 (bumps and dips; 0 for a monotone
+    curve). Test: aligned below recon at every checkpoint -> reproduced, at at least half ->
+    partly, else not reproduced (NaN counts as not below). No judge scores a loss curve, so
+    there is one verdict; both curves use the same n pairs at every t and checkpoint (common
+    random numbers), and the test counts checkpoints rather than reading one point.
     """
-    word = (
-        "reproduced"
-        if smooth_share == 1.0
-        else "partly"
-        if smooth_share >= 0.5
-        else ("not reproduced")
-    )
+    a, r = list(excess_aligned), list(excess_recon)
+    if not a or len(a) != len(r):
+        raise ValueError(f"need equally many (>= 1) checkpoints, got {len(a)} and {len(r)}")
+    k = sum(bool(x < y) for x, y in zip(a, r, strict=True))
+    share = k / len(a)
+    word = "reproduced" if k == len(a) else "partly" if 2 * k >= len(a) else "not reproduced"
     return Verdict(
         "fig9_smooth_refinement",
         "model",
         word,
         "aligned smoother at every second-half checkpoint (at half: partly)",
-        f"{smooth_share:.0%}",
+        f"{k}/{len(a)} ({share:.0%})",
     )
 
 
-def fig10_parts(oracle_rows: Iterable[Mapping], cfm_rows: Iterable[Mapping]) -> list[bool]:
+def fig10_parts(paired: Iterable[Mapping]) -> list[bool]:
     """[A, B] of :func:`fig10_oracle_target_early_advantage`."""
-    o, c = list(oracle_rows), list(cfm_rows)
-    if [r["step"] for r in o] != [r["step"] for r in c]:
-        raise ValueError("the two runs must have the same checkpoints")
-    m = len(o)
-    a = all(o[i]["fd"] < c[i]["fd"] for i in range(max(1, m // 4)))
-    b = all(
-        o[i]["fd_low"] <= c[i]["fd_high"] and c[i]["fd_low"] <= o[i]["fd_high"]
-        for i in range(m // 2, m)
-    )
+    rows = _paired(paired, "paired")
+    m = len(rows)
+    a = all(_below(r) for r in rows[: max(1, m // 4)])
+    b = all(not _below(r) and not _above(r) for r in rows[m // 2 :])
     return [a, b]
 
 
-def fig10_oracle_target_early_advantage(
-    oracle_rows: Iterable[Mapping], cfm_rows: Iterable[Mapping]
-) -> Verdict:
+def fig10_oracle_target_early_advantage(paired: Iterable[Mapping]) -> Verdict:
     """Fig. 10 (App. B): the oracle target gives a slight early advantage, then the FD curves
-    overlap, on FD-over-training rows (step, fd, fd_low, fd_high) of the two models.
+    overlap.
 
-    Sub-tests under :func:`verdict`: (A) FD(oracle) < FD(CFM) at every checkpoint of the first
-    quarter (at least one); (B) the two bootstrap intervals overlap at every checkpoint of the
-    second half.
+    ``paired``: one judge's paired differences FD(oracle target) - FD(CFM target) per training
+    checkpoint (dicts step, delta, low, high: 95% paired-bootstrap interval; the two models'
+    sample sets share noise and labels), in training order. Sub-tests under :func:`verdict`:
+    (A) early advantage: the interval lies below 0 at every checkpoint of the first quarter
+    (at least one); (B) overlap: the interval contains 0 at every checkpoint of the second
+    half. One verdict per judge, combined by :func:`both_judges`.
     """
-    a, b = fig10_parts(oracle_rows, cfm_rows)
+    a, b = fig10_parts(paired)
     return Verdict(
         "fig10_oracle_target",
         "model",
         verdict([a, b]),
-        "(A) oracle below CFM in the first quarter; (B) intervals overlap in the second half",
+        "paired FD(oracle) - FD(CFM): (A) interval below 0 at every first-quarter checkpoint; "
+        "(B) interval contains 0 at every second-half checkpoint",
         f"A: {a}, B: {b}",
     )

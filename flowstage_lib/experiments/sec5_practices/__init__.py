@@ -37,6 +37,7 @@ from flowstage_lib.experiments.sec5_practices.figure9_12_latent import (
     fd_curves,
     figure9_12,
     figure9_12_comparison,
+    figure12_verdicts,
     final_memorized,
     floors,
     latent_table,
@@ -44,7 +45,10 @@ from flowstage_lib.experiments.sec5_practices.figure9_12_latent import (
     space_transitions,
     study_models,
 )
-from flowstage_lib.experiments.sec5_practices.figure10_oracle_target import figure10_comparison
+from flowstage_lib.experiments.sec5_practices.figure10_oracle_target import (
+    figure10_comparison,
+    figure10_verdicts,
+)
 from flowstage_lib.experiments.sec5_practices.grids import (
     fig11_shares,
     fig11_text,
@@ -53,12 +57,16 @@ from flowstage_lib.experiments.sec5_practices.grids import (
     step_share,
 )
 from flowstage_lib.experiments.sec5_practices.latent_study import (
+    check_alignment_not_a_judge,
     checkpoint_samples,
     excess_variation,
     fd_over_training,
+    judged_row,
     latent_spaces,
     loss_over_training,
     memorized_fraction,
+    paired_fd,
+    paired_over_training,
     share_lower,
     space_id,
     study_model,
@@ -152,6 +160,10 @@ __all__ = [
     "loss_over_training",
     "excess_variation",
     "fd_over_training",
+    "judged_row",
+    "paired_over_training",
+    "paired_fd",
+    "check_alignment_not_a_judge",
     "checkpoint_samples",
     "memorized_fraction",
     "share_lower",
@@ -167,7 +179,9 @@ __all__ = [
     "Figure9_12",
     "figure9_12",
     "figure9_12_comparison",
+    "figure12_verdicts",
     "figure10_comparison",
+    "figure10_verdicts",
     "all_claims",
     "judges_words",
     "tally_table",

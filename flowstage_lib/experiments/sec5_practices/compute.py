@@ -63,16 +63,16 @@ def compute(P) -> None:
         for w in (1.0, float(P.cfg_scale)):
             velocity_profile(base, P.n_fig8, P.n_steps, P.seed, scale=w)
     with stage("Figs. 9 / 12 (latent spaces)"):
-        spaces, data_of = f912.build_spaces(train, ev.classifier, P.ae_steps, P.seed)
+        spaces, data_of = f912.build_spaces(train, ev.classifier, P.ae_steps, P.seed, panel)
         models = f912.study_models(P.profile, P.study_size, spaces)
         f912.space_transitions(data_of, P.n_queries, P.n_t_log, P.n_t_lin, P.seed)
         f912.losses(models, data_of, P.n_loss_t, P.n_loss, P.seed)
-        f912.fd_curves(models, spaces, ev, P.n_train_fd, P.n_steps, P.seed, P.n_boot)
-        f912.floors(ev, spaces, held, P.n_train_fd, P.n_boot, P.seed)
+        f912.fd_curves(models, spaces, panel, P.n_train_fd, P.n_steps, P.seed, P.n_boot)
+        f912.floors(panel, spaces, held, P.n_train_fd, P.n_boot, P.seed)
         f912.final_memorized(models, spaces, train.x, P.n_train_fd, P.n_steps, P.seed)
     with stage("Fig. 10 (oracle target)"):
         orc = study_model(P.profile, P.study_size, target="oracle")
-        fd_over_training(orc, ev, P.n_train_fd, P.n_steps, P.seed, n_boot=P.n_boot)
+        fd_over_training(orc, panel, P.n_train_fd, P.n_steps, P.seed, against=models["pixels"])
 
 
 def export_tables(P, result, k_rel: float) -> dict:

@@ -10,7 +10,7 @@ import numpy as np
 import torch
 
 from flowstage_lib.experiments._models import model_id, module_fingerprint
-from flowstage_lib.experiments.sec5_practices.scoring import describe, score_sampler
+from flowstage_lib.experiments.sec5_practices.scoring import describe
 from flowstage_lib.metrics import evaluate
 from flowstage_lib.path import shifted_grid
 from flowstage_lib.solver import ModelVelocity
@@ -19,11 +19,15 @@ from flowstage_lib.training import oracle_loss_per_t, zoo
 
 __all__ = [
     "latent_spaces",
+    "check_alignment_not_a_judge",
     "space_id",
     "study_model",
     "loss_over_training",
     "excess_variation",
+    "judged_row",
     "fd_over_training",
+    "paired_over_training",
+    "paired_fd",
     "checkpoint_samples",
     "memorized_fraction",
     "share_lower",
@@ -33,7 +37,13 @@ __all__ = [
 def latent_spaces(data, classifier, steps: int, seed: int = 0) -> dict:
     """The two latent spaces of Sec. 5.3 (cached): ``"recon"`` (reconstruction only, the
     SD-VAE analogue) and ``"aligned"`` (plus feature alignment to ``classifier``, the VA-VAE
-    analogue), both trained for ``steps`` steps on ``data``."""
+    analogue), both trained for ``steps`` steps on ``data``.
+
+    ``classifier`` plays DINOv2's part: the book passes ``metrics.classifier`` (the old
+    evaluator's network), which is *not* a judge: Figs. 10 and 12 are scored by the judges of
+    :mod:`flowstage_lib.metrics.judge` (different networks, trained with augmentation), so
+    the aligned space is no longer aligned to the features that score it (issue 13, the
+    circularity of the earlier Fig. 12)."""
     from flowstage_lib.models.latent import train_autoencoder
 
     return {
@@ -42,6 +52,17 @@ def latent_spaces(data, classifier, steps: int, seed: int = 0) -> dict:
         )[0]
         for kind in ("recon", "aligned")
     }
+
+
+def check_alignment_not_a_judge(classifier, panel) -> None:
+    """Raise ValueError when ``classifier`` (what the aligned autoencoder aligns to) has the
+    weights of one of ``panel``'s judges: a space aligned to its own judge is circular."""
+    from flowstage_lib.metrics.judge import _weights_fingerprint
+
+    f = _weights_fingerprint(classifier)
+    for j in panel.judges:
+        if j.network is classifier or _weights_fingerprint(j.network) == f:
+            raise ValueError(f"classifier is judge {j.name}'s network: the alignment is circular")
 
 
 def space_id(space) -> str:
@@ -112,42 +133,113 @@ def excess_variation(t: Sequence[float], y: Sequence[float], t_min: float = 0.0)
     return float(np.abs(np.diff(ly)).sum() - abs(ly[-1] - ly[0]))
 
 
+def require_panel(panel, name: str):
+    """``panel`` if it is a :class:`~flowstage_lib.metrics.judge.panel.Panel`, else a TypeError
+    naming ``name`` (e.g. an old caller still passing the old evaluator)."""
+    from flowstage_lib.metrics.judge.panel import Panel
+
+    if not isinstance(panel, Panel):
+        raise TypeError(
+            f"{name}: panel must be a metrics.judge.Panel (get_panel(profile, n_boot, seed)), "
+            f"got {type(panel).__name__}; the old evaluator `ev` no longer judges Figs. 10 "
+            "and 12 (issue 13)"
+        )
+    return panel
+
+
+def judged_row(scores: dict, **extra) -> dict:
+    """One row of a judged table from :meth:`Panel.score`: judge A's fd, fd_low, fd_high,
+    accuracy, n at the top (what the plots read), every judge's scores under ``judges``."""
+    a = scores["A"]
+    top = {k: float(a[k]) for k in ("fd", "fd_low", "fd_high", "accuracy")}
+    return {**extra, **top, "n": int(a["n"]), "judges": scores}
+
+
+def _run(run) -> tuple:
+    """(result, decode, extra) from a TrainResult or such a tuple."""
+    return tuple(run) if isinstance(run, tuple) else (run, None, None)
+
+
 def fd_over_training(
     result,
-    ev: evaluate.Evaluator,
+    ev,
     n: int,
     n_steps: int,
     seed: int,
     decode: Callable | None = None,
     extra: dict | None = None,
     n_boot: int = 200,
+    *,
+    panel=None,
+    against=None,
 ) -> list[dict]:
-    """Figs. 10 / 12: FD (bootstrap interval) and class accuracy of ``n`` conditional samples
-    (no guidance) of every training checkpoint; ``decode``: latent -> pixels for a latent model
-    (its autoencoder's identity goes in ``extra``).
+    """Figs. 10 / 12: both judges' scores of ``n`` conditional samples (no guidance) of every
+    training checkpoint (:func:`checkpoint_samples`); ``decode``: latent -> pixels for a
+    latent model (its autoencoder's identity goes in ``extra``).
+
+    Args:
+        ev: a :class:`~flowstage_lib.metrics.judge.panel.Panel` here is taken as ``panel``;
+            anything else is ignored (old callers passed the old evaluator, a classifier
+            trained without noise and referenced to the training split, which no longer
+            judges: issue 13).
+        n_boot: unused: ``panel.n_boot`` applies.
+        panel: the judges (:func:`~flowstage_lib.metrics.judge.panel.get_panel`); required
+            (here or as ``ev``).
+        against: another run, a TrainResult or (result, decode, extra), with the same
+            checkpoints and noise shape: each row gets ``paired``, the paired differences
+            this run - that run (:func:`paired_over_training`).
 
     Returns:
-        list of dicts: step, fd, fd_low, fd_high, accuracy, n, seconds.
+        list of dicts (:func:`judged_row`): step, fd, fd_low, fd_high, accuracy, n (judge A),
+        judges {A, B: :meth:`Panel.score`}, seconds; with ``against`` also paired
+        {A, B: {"fd": {delta, low, high, a, b}, "accuracy": {...}}}.
     """
-    shape, K = result.spec.input_shape, result.spec.num_classes
+    panel = require_panel(panel if panel is not None else ev, "fd_over_training")
     rows = []
-    for s, m in _checkpoints(result):
-        # run key + step identify a checkpoint: a resumed (longer) run is bit-exact
-        d = describe(result.key, n_steps=n_steps, snapshot=s, **(extra or {}))
-        sc = score_sampler(
-            ev,
-            ModelVelocity(m),
-            d,
-            n,
-            shape,
-            K,
-            grid=shifted_grid(n_steps, 1.0),
-            seed=seed,
-            decode=decode,
-            n_boot=n_boot,
-        )
-        rows.append({"step": s, **sc})
+    for s, _ in _checkpoints(result):
+        smp = checkpoint_samples(result, s, n, n_steps, seed, decode=decode, extra=extra)
+        rows.append(judged_row(panel.score(smp["x"], smp["y"]), step=s, seconds=smp["seconds"]))
+    if against is not None:
+        pr = paired_over_training((result, decode, extra), against, panel, n, n_steps, seed)
+        for r, p in zip(rows, pr, strict=True):
+            r["paired"] = {j: p[j] for j in panel.names}
     return rows
+
+
+def paired_over_training(run_a, run_b, panel, n: int, n_steps: int, seed: int) -> list[dict]:
+    """Paired differences a - b of two runs at every common checkpoint under every judge
+    (:meth:`Panel.compare`). ``run_a``, ``run_b``: TrainResult or (result, decode, extra). The
+    two runs' sample sets share noise and labels only if their checkpoints, noise shapes
+    (pixels or latents) and label counts match: anything else is an error.
+
+    Returns:
+        list of dicts: step, and per judge {"fd": {delta, low, high, a, b}, "accuracy": ...}.
+    """
+    panel = require_panel(panel, "paired_over_training")
+    (ra, da, ea), (rb, db, eb) = _run(run_a), _run(run_b)
+    sa, sb = [s for s, _ in _checkpoints(ra)], [s for s, _ in _checkpoints(rb)]
+    if sa != sb:
+        raise ValueError(f"run_a and run_b must have the same checkpoints, got {sa} and {sb}")
+    shape_a, shape_b = tuple(ra.spec.input_shape), tuple(rb.spec.input_shape)
+    if shape_a != shape_b or ra.spec.num_classes != rb.spec.num_classes:
+        raise ValueError(
+            f"run_a {shape_a} / {ra.spec.num_classes} classes and run_b {shape_b} / "
+            f"{rb.spec.num_classes} classes do not share noise and labels: not paired"
+        )
+    rows = []
+    for s in sa:
+        xa = checkpoint_samples(ra, s, n, n_steps, seed, decode=da, extra=ea)
+        xb = checkpoint_samples(rb, s, n, n_steps, seed, decode=db, extra=eb)
+        rows.append({"step": s, **panel.compare(xa["x"], xb["x"], xa["y"])})
+    return rows
+
+
+def paired_fd(rows: Sequence[dict], judge: str) -> list[dict]:
+    """[{step, delta, low, high}]: judge ``judge``'s paired FD differences of rows of
+    :func:`fd_over_training` called with ``against`` (what the criteria read)."""
+    if any("paired" not in r for r in rows):
+        raise ValueError("rows carry no paired differences: call fd_over_training(against=...)")
+    return [{"step": r["step"], **r["paired"][judge]["fd"]} for r in rows]
 
 
 def checkpoint_samples(
