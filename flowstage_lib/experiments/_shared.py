@@ -144,7 +144,7 @@ class Comparison:
     def record(self, results) -> None:
         """Write every claim into ``results`` (a :class:`flowstage_lib.tooling.book.Results`)."""
         for claim, paper, ours, v in self.claims:
-            results.claim(v.claim_id, claim, paper, ours, v.verdict, kind=v.kind)
+            results.claim(v.claim_id, claim, paper, ours, v.verdict, kind=v.kind, criterion=v.test)
 
     def present(self, view, name: str) -> None:
         """Show the table as results table ``name``, glue the values, record the claims

@@ -234,4 +234,5 @@ def record_late_claim(results, v: criteria.Verdict) -> None:
         v.evidence,
         v.verdict,
         kind=v.kind,
+        criterion=v.test,
     )

@@ -319,6 +319,7 @@ def record_figure2_claims(results, f2, SYN, v2a, v2b) -> None:
         f"{f2.share_real_min:.2f} on real data",
         v2a.verdict,
         kind=v2a.kind,
+        criterion=v2a.test,
     )
     results.claim(
         "fig2b_saturation",
@@ -327,6 +328,7 @@ def record_figure2_claims(results, f2, SYN, v2a, v2b) -> None:
         f"top-1 >= 0.99 at t = {f2.t99_syn:.3f} ({SYN}); real data up to t = {f2.t99_real_max:.2f}",
         v2b.verdict,
         kind=v2b.kind,
+        criterion=v2b.test,
     )
 
 
@@ -355,6 +357,7 @@ def record_figure3_claims(results, f: Figure3, v3a, v3b) -> None:
         f"t_0.9 = {', '.join(f'{v:.3f}' for v in t9_D)} for D = {', '.join(map(str, keys_D))}",
         v3a.verdict,
         kind=v3a.kind,
+        criterion=v3a.test,
     )
     results.claim(
         "fig3b_size",
@@ -363,4 +366,5 @@ def record_figure3_claims(results, f: Figure3, v3a, v3b) -> None:
         f"t_0.9 = {', '.join(f'{v:.3f}' for v in t9_N)} for N = {', '.join(map(str, keys_N))}",
         v3b.verdict,
         kind=v3b.kind,
+        criterion=v3b.test,
     )

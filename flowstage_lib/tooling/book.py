@@ -245,7 +245,15 @@ class Results:
         return save_table(df, self.section, self.profile, name)
 
     def claim(
-        self, claim_id: str, claim: str, paper: str, ours: str, verdict: str, kind: str = "model"
+        self,
+        claim_id: str,
+        claim: str,
+        paper: str,
+        ours: str,
+        verdict: str,
+        kind: str = "model",
+        *,
+        criterion: str,
     ) -> None:
         """Record one tested claim of the paper in ``claims.csv`` (read by the report page).
 
@@ -258,6 +266,8 @@ class Results:
                 (kind ``"identity"``).
             kind: ``"model"`` (a claim about data, models or samplers) or ``"identity"`` (a
                 property of a formula: checked, or failed when the code is wrong).
+            criterion: the rule that gave the verdict, in a sentence (a criterion's ``test``,
+                fixed before the number was seen); required, non-empty.
         """
         import pandas as pd
 
@@ -266,9 +276,11 @@ class Results:
             raise ValueError(f"kind {kind!r} is not one of {tuple(allowed)}")
         if verdict not in allowed[kind]:
             raise ValueError(f"verdict {verdict!r} of a {kind} claim is not one of {allowed[kind]}")
+        if not isinstance(criterion, str) or not criterion.strip():
+            raise ValueError(f"criterion of claim {claim_id!r} must be a non-empty sentence")
         path = self.dir / "claims.csv"
-        rows = pd.read_csv(path).to_dict("records") if path.exists() else []
-        rows = [{"kind": "model", **r} for r in rows if r["id"] != claim_id]
+        rows = pd.read_csv(path, keep_default_na=False).to_dict("records") if path.exists() else []
+        rows = [{"kind": "model", "criterion": "", **r} for r in rows if r["id"] != claim_id]
         rows.append(
             {
                 "id": claim_id,
@@ -278,9 +290,10 @@ class Results:
                 "ours": ours,
                 "verdict": verdict,
                 "kind": kind,
+                "criterion": criterion,
             }
         )
-        columns = ["id", "section", "claim", "paper", "ours", "verdict", "kind"]
+        columns = ["id", "section", "claim", "paper", "ours", "verdict", "kind", "criterion"]
         tmp = path.with_suffix(".tmp")
         pd.DataFrame(rows, columns=columns).to_csv(tmp, index=False)
         os.replace(tmp, path)
