@@ -379,7 +379,8 @@ def test_figure13_memorization_reads_the_switch_curve():
     assert f.memorized_ci.shape == (7, 2) and f.structural.shape == (7, 3)
     c = sec4.figure5_13_comparison(f, _transition(0.3, 0.28, 0.34))
     # pixel copies: partly; layouts: copied after our transition (0.25 -> 0.4), not after 0.2
-    assert [v.verdict for v in c.verdicts().values()] == ["partly", "partly"]
+    assert [v.verdict for v in c.verdicts().values()] == ["partly", "partly", "checked"]
+    assert c.verdicts()["fig5_oracle_alone"].kind == "identity"  # not a reproduced finding
     c = sec4.figure5_13_comparison(f, _transition(0.5, 0.45, 0.55))
     assert c.verdicts()["fig13_drop"].verdict == "not reproduced"
 
