@@ -61,11 +61,14 @@ def bin_losses(pred, u_cfm, u_orc, t, n_bins: int) -> tuple[list, list, list]:
 
 class LossCurve(NamedTuple):
     """MSE of a model per t (Fig. 7a / 7b / 9): ``t`` (T,), ``oracle`` (T,) against
-    u*(x_t, t | y), ``cfm`` (T,) against x1 - x0; numpy-free float64 tensors."""
+    u*(x_t, t | y), ``cfm`` (T,) against x1 - x0; numpy-free float64 tensors.
+    ``oracle_pairs`` (T, n): the per-pair oracle MSE (``per_pair=True``; else None), whose
+    mean over pairs is ``oracle``: what a bootstrap over the pairs resamples (Fig. 9)."""
 
     t: torch.Tensor
     oracle: torch.Tensor
     cfm: torch.Tensor
+    oracle_pairs: torch.Tensor | None = None
 
 
 @torch.no_grad()
@@ -78,6 +81,7 @@ def oracle_loss_per_t(
     conditional: bool = True,
     batch_size: int = 256,
     oracle=None,
+    per_pair: bool = False,
 ) -> LossCurve:
     """Evaluate a trained model's MSE against the oracle and the CFM target on a t grid.
 
@@ -95,9 +99,10 @@ def oracle_loss_per_t(
         conditional: class-conditional (label y) or unconditional (null class).
         batch_size: rows per forward.
         oracle: optional prebuilt ``OracleVelocity`` over ``data`` (with labels).
+        per_pair: also return the (T, n) per-pair oracle MSE (``LossCurve.oracle_pairs``).
 
     Returns:
-        LossCurve(t, oracle, cfm), each (T,) float64.
+        LossCurve(t, oracle, cfm[, oracle_pairs]), each (T,) float64 (pairs: (T, n)).
     """
     device = next(model.parameters()).device
     was = model.training
@@ -113,6 +118,7 @@ def oracle_loss_per_t(
     ts = torch.as_tensor(list(t_grid), dtype=torch.float64)
     mse_o = torch.zeros(len(ts), dtype=torch.float64)
     mse_c = torch.zeros(len(ts), dtype=torch.float64)
+    pairs = torch.zeros(len(ts), n, dtype=torch.float64) if per_pair else None
     for j, tv in enumerate(ts.tolist()):
         for s in range(0, n, batch_size):
             x1 = x1_all[s : s + batch_size].to(device)
@@ -124,7 +130,10 @@ def oracle_loss_per_t(
             y_model = y if y is not None else (torch.full((b,), K, device=device) if K else None)
             v = model(x_t, t, y_model).float()
             u = oracle.velocity(x_t, t, y).to(v.dtype)
-            mse_o[j] += (v - u).pow(2).flatten(1).mean(1).double().sum().cpu()
+            err = (v - u).pow(2).flatten(1).mean(1).double().cpu()  # (b,) per pair
+            mse_o[j] += err.sum()
+            if pairs is not None:
+                pairs[j, s : s + b] = err
             mse_c[j] += (v - (x1 - x0)).pow(2).flatten(1).mean(1).double().sum().cpu()
     model.train(was)
-    return LossCurve(ts, mse_o / n, mse_c / n)
+    return LossCurve(ts, mse_o / n, mse_c / n, pairs)

@@ -341,12 +341,14 @@ def test_fig12_checks_and_both_judges():
 
 def test_fig9():
     f = C.fig9_aligned_smoother_refinement
-    assert _word(f([0.1, 0.2], [0.3, 0.4])) == "reproduced"
-    assert _word(f([0.1, 0.5], [0.3, 0.4])) == "partly"
-    assert _word(f([0.5, 0.5], [0.3, 0.4])) == "not reproduced"
-    assert _word(f([NAN, NAN], [0.3, 0.4])) == "not reproduced"
-    with pytest.raises(ValueError, match="equally many"):
-        f([0.1], [0.1, 0.2])
+    assert _word(f(_paired([-2, -2]))) == "reproduced"  # resolved smoother at every checkpoint
+    assert _word(f(_paired([-2, 0]))) == "partly"  # at half, worse at none
+    assert _word(f(_paired([-2, 2]))) == "not reproduced"  # resolved rougher once
+    assert _word(f(_paired([0, 0, -2]))) == "not reproduced"  # below half
+    with pytest.raises(ValueError, match="no checkpoint"):
+        f([])
+    with pytest.raises(ValueError, match="low <= delta <= high"):
+        f([{"step": 1, "delta": 0.0, "low": 0.1, "high": 0.2}])
 
 
 def test_fig10_on_paired_intervals():

@@ -442,15 +442,13 @@ def test_figure9_12_and_figure10():
     }
     t = [0.0, 0.5, 0.6, 0.7, 0.8]
     bumpy, smooth = [1, 1, 2, 1, 2], [1, 1, 1.2, 1.4, 1.6]
-    loss = {
-        k: {"steps": [1, 2], "t": t, "oracle": [bumpy, bumpy if k != "aligned" else smooth]}
-        for k in sec5.SPACES
-    }
+    loss = {k: _loss(t, [bumpy, bumpy if k != "aligned" else smooth]) for k in sec5.SPACES}
     trans = dict.fromkeys(sec5.SPACES, 0.5)
     f = sec5.figure9_12(
         fdc, loss, trans, dict.fromkeys(sec5.SPACES, 0.0), dict.fromkeys(sec5.SPACES, 0.1)
     )
     assert f.share12 == 0.75 and f.share12_early == 1.0 and f.smooth_share == 1.0
+    assert f.paired9[0]["delta"] == 0 and f.paired9[1]["high"] < 0  # same curve, then smoother
     assert [d["delta"] for d in f.paired12["B"]] == [-1, -1, 0.5, -0.5]
     floor = {k: _scored(1.0) for k in ("recon", "aligned", "real")}
     c = sec5.figure9_12_comparison(f, 4, floor)
@@ -478,6 +476,45 @@ def test_figure9_12_and_figure10():
         sec5.figure10_comparison(fdc["pixels"], fdc["recon"], (1.0, 2.0))
     with pytest.raises(ValueError, match="same checkpoints"):
         sec5.figure10_comparison(fdc["aligned"][:2], fdc["recon"], (1.0, 2.0))
+
+
+def _loss(t, curves, n=8, rel=0.01):
+    """A loss_over_training result whose per-pair losses scatter by +-rel around ``curves``
+    (mean exactly the curve)."""
+    c = torch.tensor(curves, dtype=torch.float64)  # (S, T)
+    sign = torch.tensor([1.0, -1.0] * (n // 2), dtype=torch.float64)  # (n,)
+    pairs = c[..., None] * (1 + rel * sign)  # (S, T, n)
+    return {"steps": list(range(1, len(curves) + 1)), "t": t, "oracle": curves,
+            "oracle_pairs": pairs.float()}  # fmt: skip
+
+
+def _excess64(t, y, t_min):
+    """Independent float64 excess variation: total variation of log y minus its net change."""
+    ly = [math.log(v) for tv, v in zip(t, y, strict=True) if tv >= t_min]
+    tv = sum(abs(b - a) for a, b in zip(ly, ly[1:], strict=False))
+    return tv - abs(ly[-1] - ly[0])
+
+
+def test_paired_excess_is_a_paired_bootstrap_of_the_excess_variation():
+    t = [0.0, 0.3, 0.5, 0.7, 0.9]
+    g = torch.Generator().manual_seed(0)
+    pa = torch.rand(2, 5, 64, generator=g, dtype=torch.float64) + 0.5  # (S, T, n)
+    pb = pa * torch.tensor([1.0, 1.3, 0.8, 1.2, 1.0], dtype=torch.float64)[:, None]  # bumpier
+    a = {"steps": [10, 20], "t": t, "oracle_pairs": pa}
+    b = {"steps": [10, 20], "t": t, "oracle_pairs": pb}
+    rows = sec5.paired_excess(a, b, 0.3, 0.3, n_boot=50, seed=1)
+    for j, r in enumerate(rows):
+        want = _excess64(t, pa[j].mean(-1).tolist(), 0.3) - _excess64(
+            t, pb[j].mean(-1).tolist(), 0.3
+        )
+        assert r["step"] == 10 * (j + 1) and r["delta"] == pytest.approx(want, abs=1e-12)
+        assert r["low"] <= r["delta"] <= r["high"] < 0  # b's fixed bumps are resolved
+    same = sec5.paired_excess(a, a, 0.3, 0.3, n_boot=50, seed=1)  # paired: exactly zero
+    assert all(r["delta"] == r["low"] == r["high"] == 0 for r in same)
+    with pytest.raises(ValueError, match="not paired"):
+        sec5.paired_excess(a, {**b, "oracle_pairs": pb[:, :, :32]}, 0.3, 0.3)
+    with pytest.raises(ValueError, match="n_boot"):
+        sec5.paired_excess(a, b, 0.3, 0.3, n_boot=0)
 
 
 def _fd_rows(fds, half=0.6, paired=None):

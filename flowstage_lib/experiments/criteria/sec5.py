@@ -308,30 +308,40 @@ def fig12_aligned_converges_faster(paired: Iterable[Mapping]) -> Verdict:
     )
 
 
-def fig9_aligned_smoother_refinement(
-    excess_aligned: Iterable[float], excess_recon: Iterable[float]
-) -> Verdict:
+def fig9_parts(paired: Iterable[Mapping]) -> dict:
+    """The counts behind :func:`fig9_aligned_smoother_refinement`: n, lower, higher."""
+    rows = _paired(paired, "paired")
+    return {
+        "n": len(rows),
+        "lower": sum(_below(r) for r in rows),
+        "higher": sum(_above(r) for r in rows),
+    }
+
+
+def fig9_aligned_smoother_refinement(paired: Iterable[Mapping]) -> Verdict:
     """Fig. 9: the aligned latent space has a smoother oracle loss in the refinement stage.
 
-    ``excess_aligned``, ``excess_recon``: per second-half training checkpoint, the excess
-    variation of log L(t) on t >= that space's t_0.9 (bumps and dips; 0 for a monotone
-    curve). Test: aligned below recon at every checkpoint -> reproduced, at at least half ->
-    partly, else not reproduced (NaN counts as not below). No judge scores a loss curve, so
-    there is one verdict; both curves use the same n pairs at every t and checkpoint (common
-    random numbers), and the test counts checkpoints rather than reading one point.
+    ``paired``: per second-half training checkpoint (dicts step, delta, low, high), the
+    difference excess(aligned) - excess(recon) of the excess variation of log L(t) on t >= each
+    space's t_0.9 (bumps and dips; 0 for a monotone curve), with its 95% paired-bootstrap
+    interval over the loss pairs (both curves use the same pair indices). Test: the interval
+    lies below 0 at every checkpoint -> reproduced; below 0 at at least half and above 0 at
+    none -> partly; else not reproduced. No judge scores a loss curve: one verdict.
     """
-    a, r = list(excess_aligned), list(excess_recon)
-    if not a or len(a) != len(r):
-        raise ValueError(f"need equally many (>= 1) checkpoints, got {len(a)} and {len(r)}")
-    k = sum(bool(x < y) for x, y in zip(a, r, strict=True))
-    share = k / len(a)
-    word = "reproduced" if k == len(a) else "partly" if 2 * k >= len(a) else "not reproduced"
+    p = fig9_parts(paired)
+    if p["lower"] == p["n"]:
+        word = "reproduced"
+    elif 2 * p["lower"] >= p["n"] and p["higher"] == 0:
+        word = "partly"
+    else:
+        word = "not reproduced"
     return Verdict(
         "fig9_smooth_refinement",
         "model",
         word,
-        "aligned smoother at every second-half checkpoint (at half: partly)",
-        f"{k}/{len(a)} ({share:.0%})",
+        "paired excess(aligned) - excess(recon): interval below 0 at every second-half "
+        "checkpoint (partly: at >= half, above 0 at none)",
+        f"below 0 at {p['lower']}/{p['n']}, above 0 at {p['higher']}",
     )
 
 

@@ -185,7 +185,9 @@ class Figure9_12:
     (first-half) checkpoints where judge A's FD(aligned) < FD(recon), point values (shown, not
     tested); ``final`` {space: last row}. Fig. 9: ``excess`` {space: excess variation of log L
     on t >= that space's t_0.9, per checkpoint}; ``smooth_share``: share of second-half
-    checkpoints where aligned < recon. ``memorized``, ``speckle``: final samples."""
+    checkpoints where aligned < recon (point values, shown); ``paired9``: [{step, delta, low,
+    high}] excess(aligned) - excess(recon) with its paired bootstrap interval over the loss
+    pairs, per checkpoint (what the verdict reads). ``memorized``, ``speckle``: final samples."""
 
     share12: float
     share12_early: float
@@ -195,10 +197,20 @@ class Figure9_12:
     memorized: dict
     speckle: dict
     paired12: dict = field(default_factory=dict)
+    paired9: list = field(default_factory=list)
 
 
-def figure9_12(fdc: dict, loss: dict, trans: dict, memorized: dict, speckle: dict) -> Figure9_12:
-    """Analyse :func:`fd_curves` (aligned rows with ``paired``), :func:`losses` and
+def figure9_12(
+    fdc: dict,
+    loss: dict,
+    trans: dict,
+    memorized: dict,
+    speckle: dict,
+    n_boot: int = 200,
+    seed: int = 0,
+) -> Figure9_12:
+    """Analyse :func:`fd_curves` (aligned rows with ``paired``), :func:`losses` (Fig. 9's
+    paired bootstrap over the loss pairs: ``n_boot`` resamples, ``seed``) and
     :func:`final_memorized`."""
     fd = {k: [r["fd"] for r in fdc[k]] for k in SPACES}
     half = len(fdc["recon"]) // 2
@@ -218,12 +230,23 @@ def figure9_12(fdc: dict, loss: dict, trans: dict, memorized: dict, speckle: dic
         memorized=memorized,
         speckle=speckle,
         paired12={j: ls.paired_fd(fdc["aligned"], j) for j in judges},
+        paired9=ls.paired_excess(
+            loss["aligned"], loss["recon"], trans["aligned"], trans["recon"], n_boot, seed
+        ),
     )
 
 
-def _late(f: Figure9_12, k: str) -> list:
-    m = len(f.excess[k])
-    return f.excess[k][m // 2 :]
+def _late9(f: Figure9_12) -> list:
+    """The second half of Fig. 9's paired rows (the refinement-stage test's checkpoints)."""
+    return f.paired9[len(f.paired9) // 2 :]
+
+
+def _d9(f: Figure9_12) -> str:
+    p = criteria.fig9_parts(_late9(f))
+    return (
+        f"interval below 0 at {p['lower']}/{p['n']} second-half checkpoints, above 0 at "
+        f"{p['higher']}; last {_ci(f.paired9[-1])}"
+    )
 
 
 def _ci(d: dict) -> str:
@@ -284,9 +307,9 @@ def _judge_glue(f: Figure9_12, by12: dict) -> dict:
 def figure9_12_comparison(f: Figure9_12, n_checkpoints: int, floor: dict) -> Comparison:
     """Figs. 9 and 12 against the paper: ``fig12_aligned_converges_faster`` once per judge on
     the paired differences, combined by ``both_judges``; ``fig9_aligned_smoother_refinement``
-    on the second-half excess variations (no judge scores a loss curve)."""
+    on the second-half paired excess variations (no judge scores a loss curve)."""
     by12, v12 = figure12_verdicts(f)
-    v9 = criteria.fig9_aligned_smoother_refinement(_late(f, "aligned"), _late(f, "recon"))
+    v9 = criteria.fig9_aligned_smoother_refinement(_late9(f))
     fin, js = f.final, list(f.paired12)
     rows = [
         (
@@ -314,9 +337,9 @@ def figure9_12_comparison(f: Figure9_12, n_checkpoints: int, floor: dict) -> Com
             "-",
         ),
         (
-            "second-half checkpoints where aligned is smoother than recon",
+            "paired excess(aligned) - excess(recon), 95% CI over the loss pairs",
             "aligned smoother",
-            f"{f.smooth_share:.0%}",
+            f"{_d9(f)} (point values: aligned smoother at {f.smooth_share:.0%})",
             v9.verdict,
         ),
     ]
@@ -326,6 +349,7 @@ def figure9_12_comparison(f: Figure9_12, n_checkpoints: int, floor: dict) -> Com
         "share12": f.share12,
         "share12_early": f.share12_early,
         "smooth_share": f.smooth_share,
+        "d9": _d9(f),
         "fd_fin_pix": fin["pixels"]["fd"],
         "fd_fin_recon": fin["recon"]["fd"],
         "fd_fin_aligned": fin["aligned"]["fd"],
@@ -352,7 +376,7 @@ def figure9_12_comparison(f: Figure9_12, n_checkpoints: int, floor: dict) -> Com
         (
             "The aligned latent space has a smoother oracle loss in the refinement stage",
             "Fig. 9: VA-VAE curve smoother than SD-VAE",
-            f"aligned smoother at {f.smooth_share:.0%} of second-half checkpoints (final: "
+            f"paired excess(aligned) - excess(recon): {_d9(f)} (final point values: "
             f"{f.excess['aligned'][-1]:.3f} vs {f.excess['recon'][-1]:.3f})",
             v9,
         ),

@@ -18,6 +18,7 @@ from flowstage_lib.tooling import cache
 from flowstage_lib.training import oracle_loss_per_t, zoo
 
 __all__ = [
+    "paired_excess",
     "latent_spaces",
     "check_alignment_not_a_judge",
     "space_id",
@@ -91,7 +92,8 @@ def loss_over_training(result, data, t_grid: Sequence[float], n: int, seed: int)
     CFM target on a t grid (the same n pairs at every t and checkpoint). Cached.
 
     Returns:
-        dict: steps (S,), t (T,), oracle (S x T nested lists), cfm (S x T).
+        dict: steps (S,), t (T,), oracle (S x T nested lists), cfm (S x T), oracle_pairs
+        (S, T, n) float32 tensor: the per-pair oracle MSE (for :func:`paired_excess`).
     """
     params = {
         "model": model_id(result),
@@ -108,13 +110,21 @@ def loss_over_training(result, data, t_grid: Sequence[float], n: int, seed: int)
 
         dev = next(result.model.parameters()).device
         oracle = OracleVelocity(data.x, labels=data.y, device=dev)
-        steps, orc, cfm = [], [], []
+        steps, orc, cfm, pairs = [], [], [], []
         for s, m in _checkpoints(result):
-            c = oracle_loss_per_t(m, data, t_grid, n=n, seed=seed, oracle=oracle)
+            c = oracle_loss_per_t(m, data, t_grid, n=n, seed=seed, oracle=oracle, per_pair=True)
             steps.append(s)
             orc.append(c.oracle.tolist())
             cfm.append(c.cfm.tolist())
-        return {"steps": steps, "t": [float(t) for t in t_grid], "oracle": orc, "cfm": cfm}
+            pairs.append(c.oracle_pairs.float())
+        t = [float(v) for v in t_grid]
+        return {
+            "steps": steps,
+            "t": t,
+            "oracle": orc,
+            "cfm": cfm,
+            "oracle_pairs": torch.stack(pairs),
+        }
 
     return cache.cached(
         "sec5_loss_over_training",
@@ -131,6 +141,52 @@ def excess_variation(t: Sequence[float], y: Sequence[float], t_min: float = 0.0)
     if ly.size < 2:
         return math.nan
     return float(np.abs(np.diff(ly)).sum() - abs(ly[-1] - ly[0]))
+
+
+def paired_excess(
+    a: dict, b: dict, t_min_a: float, t_min_b: float, n_boot: int = 200, seed: int = 0
+) -> list[dict]:
+    """Fig. 9's paired comparison: per checkpoint, excess_variation(a) - excess_variation(b)
+    of the oracle loss curves on t >= each space's t_min, with a 95% percentile bootstrap
+    interval over the n pairs. The two curves were measured on the same pair indices (same
+    seed, same N: the same training image and the same noise draw for latents of one shape),
+    so one resample of pair indices is applied to both (a paired bootstrap).
+
+    Args:
+        a, b: :func:`loss_over_training` results (with ``oracle_pairs`` (S, T, n)).
+        t_min_a, t_min_b: where each space's refinement stage starts (its t_0.9).
+
+    Returns:
+        [{step, delta, low, high}] per checkpoint, in training order (the percentile interval
+        is widened to contain delta where it does not, which a skewed bootstrap can give).
+    """
+    pa, pb = (torch.as_tensor(x["oracle_pairs"], dtype=torch.float64) for x in (a, b))
+    if pa.shape != pb.shape or list(a["steps"]) != list(b["steps"]):
+        raise ValueError(
+            f"paired_excess: the curves are not paired (pairs {tuple(pa.shape)} vs "
+            f"{tuple(pb.shape)}, steps {a['steps']} vs {b['steps']})"
+        )
+    if n_boot < 1:
+        raise ValueError(f"n_boot must be >= 1, got {n_boot}")
+    n = pa.shape[-1]
+    g = torch.Generator().manual_seed(seed)
+    idx = torch.randint(0, n, (n_boot, n), generator=g)
+    out = []
+    for j, step in enumerate(a["steps"]):
+        la = pa[j][:, idx].mean(-1).T.numpy()  # (n_boot, T) resampled mean curves
+        lb = pb[j][:, idx].mean(-1).T.numpy()
+        boot = [
+            excess_variation(a["t"], ya, t_min_a) - excess_variation(b["t"], yb, t_min_b)
+            for ya, yb in zip(la, lb, strict=True)
+        ]
+        delta = excess_variation(a["t"], pa[j].mean(-1).numpy(), t_min_a) - excess_variation(
+            b["t"], pb[j].mean(-1).numpy(), t_min_b
+        )
+        low, high = np.percentile(boot, [2.5, 97.5])
+        out.append(
+            {"step": int(step), "delta": delta, "low": min(low, delta), "high": max(high, delta)}
+        )
+    return out
 
 
 def require_panel(panel, name: str):
