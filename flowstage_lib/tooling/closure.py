@@ -38,6 +38,7 @@ from typing import Any
 
 __all__ = [
     "ImportScan",
+    "scan_imports",
     "import_closure",
     "file_closure",
     "key_files",
@@ -119,7 +120,12 @@ def _dynamic_target(node: ast.Call) -> str | None:
     return ""
 
 
-def _scan(root: Path, file: Path) -> ImportScan:
+def scan_imports(root: Path, file: Path) -> ImportScan:
+    """The imports of ``file`` (below package folder ``root``), relative ones made absolute.
+
+    Raises:
+        SyntaxError: ``file`` does not parse.
+    """
     st = file.stat()
     memo = (file, st.st_mtime_ns, st.st_size)
     if memo not in _SCANS:
@@ -165,7 +171,7 @@ def _file_deps(root: Path, file: Path) -> list[Path] | None:
     """The package files ``file`` imports directly; None when it must fall back to the whole
     package (a dynamic import, or a package module without a file)."""
     try:
-        scan = _scan(root, file)
+        scan = scan_imports(root, file)
     except (SyntaxError, ValueError):  # a file that does not parse: be safe
         return None
     if scan.dynamic:
