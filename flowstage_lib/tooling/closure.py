@@ -31,7 +31,7 @@ import functools
 import importlib.util
 import os
 import sys
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -67,6 +67,7 @@ class ImportScan:
 
 
 _SCANS: dict[tuple[Path, int, int], ImportScan] = {}
+_CLOSURES: dict[tuple[Path, Path], tuple] = {}  # (root, file) -> (signature, inputs, files)
 
 
 def package_root(module: str) -> Path:
@@ -154,11 +155,47 @@ def scan_imports(root: Path, file: Path) -> ImportScan:
     return _SCANS[memo]
 
 
-def _with_parents(root: Path, module: str) -> list[Path] | None:
+def _finder(root: Path) -> Callable[[str], Path | None]:
+    """:func:`module_file` below ``root`` from folder listings read once per closure (so a
+    new or deleted file is seen by the next closure)."""
+    listings: dict[str, frozenset[str]] = {}
+    memo: dict[str, Path | None] = {}
+
+    def names(folder: str) -> frozenset[str]:
+        if folder not in listings:
+            try:
+                listings[folder] = frozenset(os.listdir(folder))
+            except OSError:
+                listings[folder] = frozenset()
+        return listings[folder]
+
+    def find(module: str) -> Path | None:
+        if module not in memo:
+            parts, found = module.split("."), None
+            folder = os.path.join(root, *parts[1:-1])
+            if parts[0] != root.name:
+                pass
+            elif len(parts) == 1:
+                found = "__init__.py" in names(folder) and os.path.join(folder, "__init__.py")
+            elif parts[-1] in names(folder) and "__init__.py" in names(
+                sub := os.path.join(folder, parts[-1])
+            ):
+                found = os.path.join(sub, "__init__.py")
+            elif f"{parts[-1]}.py" in names(folder):
+                found = os.path.join(folder, f"{parts[-1]}.py")
+            memo[module] = Path(found) if found else None
+        return memo[module]
+
+    find.folders = listings  # what the closure depends on besides the files it reads
+    return find
+
+
+def _with_parents(root: Path, module: str, find=None) -> list[Path] | None:
     """Files executed by ``import module``: each parent package's ``__init__.py`` and the
     module's own file; None when one of them is missing."""
     parts = module.split(".")
-    files = [module_file(root, ".".join(parts[:i])) for i in range(1, len(parts) + 1)]
+    find = find or _finder(root)
+    files = [find(".".join(parts[:i])) for i in range(1, len(parts) + 1)]
     return None if None in files else files
 
 
@@ -167,7 +204,7 @@ def whole_package(root: Path) -> frozenset[Path]:
     return frozenset(root.rglob("*.py"))
 
 
-def _file_deps(root: Path, file: Path) -> list[Path] | None:
+def _file_deps(root: Path, file: Path, find=None) -> list[Path] | None:
     """The package files ``file`` imports directly; None when it must fall back to the whole
     package (a dynamic import, or a package module without a file)."""
     try:
@@ -176,36 +213,67 @@ def _file_deps(root: Path, file: Path) -> list[Path] | None:
         return None
     if scan.dynamic:
         return None
+    find = find or _finder(root)
     out: list[Path] = []
     for module, names in scan.imports:
         if module.split(".")[0] != root.name:
             continue  # another package (torch, numpy, ...): not ours to hash
-        files = _with_parents(root, module)
+        files = _with_parents(root, module, find)
         if files is None:
             return None
         out += files
-        out += [f for n in names if (f := module_file(root, f"{module}.{n}")) is not None]
+        out += [f for n in names if (f := find(f"{module}.{n}")) is not None]
     return out
+
+
+def _entries(folder: str) -> frozenset[str] | None:
+    try:
+        return frozenset(os.listdir(folder))
+    except OSError:
+        return None  # absent: its creation changes the signature
+
+
+def _signature(files, folders) -> tuple | None:
+    """(mtime, size) of ``files`` and the entries of ``folders`` (a file added or removed,
+    a folder created), or None when a file is gone."""
+    try:
+        files = tuple((f, (st := os.stat(f)).st_mtime_ns, st.st_size) for f in files)
+    except OSError:
+        return None
+    return files + tuple((d, _entries(d)) for d in folders)
 
 
 def file_closure(root: Path, file: Path) -> frozenset[Path]:
     """The files below package folder ``root`` that running ``file`` can execute: ``file``,
     its parent packages' ``__init__.py``, and everything they import, transitively; the
-    whole package when any of them holds an import that cannot be followed."""
+    whole package when any of them holds an import that cannot be followed. Memoized on the
+    (mtime, size) of the files read and the entries of the folders listed."""
     root, file = root.resolve(), Path(file).resolve()
+    memo = _CLOSURES.get((root, file))
+    if memo is not None and memo[0] is not None and _signature(*memo[1]) == memo[0]:
+        return memo[2] if memo[2] is not None else whole_package(root)
     mod, _ = _module_name(root, file)
-    start = _with_parents(root, mod) or [file]
+    find = _finder(root)
+    start = _with_parents(root, mod, find) or [file]
     seen: set[Path] = set(start)
-    todo = list(start)
+    todo, read = list(start), []
     while todo:
-        deps = _file_deps(root, todo.pop())
+        read.append(todo.pop())
+        deps = _file_deps(root, read[-1], find)
         if deps is None:
-            return whole_package(root)
+            seen = None
+            break
         for f in deps:
             if f not in seen:
                 seen.add(f)
                 todo.append(f)
-    return frozenset(seen)
+    inputs = (tuple(read), tuple(find.folders))
+    _CLOSURES[(root, file)] = (
+        _signature(*inputs),
+        inputs,
+        None if seen is None else frozenset(seen),
+    )
+    return whole_package(root) if seen is None else frozenset(seen)
 
 
 def import_closure(module: str) -> frozenset[Path]:
@@ -285,9 +353,14 @@ def key_files(modules: Iterable[str] | None = None) -> frozenset[Path]:
     return file_closure(OWN_ROOT, caller)
 
 
-def hash_base(file: Path) -> Path:
-    """The folder above ``file``'s top-level package (paths are hashed relative to it)."""
-    base = file.parent
+@functools.lru_cache(maxsize=256)
+def _hash_base_of_dir(folder: Path) -> Path:
+    base = folder
     while (base / "__init__.py").is_file():
         base = base.parent
     return base
+
+
+def hash_base(file: Path) -> Path:
+    """The folder above ``file``'s top-level package (paths are hashed relative to it)."""
+    return _hash_base_of_dir(file.parent)

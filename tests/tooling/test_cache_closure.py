@@ -54,6 +54,7 @@ FAKE = {
     "lit.py": "import importlib\n\nM = importlib.import_module('{P}.b')\n",
     "dunder.py": "def f(n):\n    return __import__(n)\n",
     "missing.py": "from {P} import b\nfrom {P}.nowhere import thing\n",
+    "later.py": "from {P} import future  # an attribute today, a submodule tomorrow\n",
 }
 
 
@@ -93,6 +94,16 @@ def test_closure_follows_local_relative_and_submodule_imports(fake):
     # `from pkg.sub import deep, other`: both submodules and the package they sit in
     got = _rel(closure.import_closure(f"{name}.pick"), root)
     assert got == {"__init__.py", "pick.py", "sub/__init__.py", "sub/deep.py", "sub/other.py"}
+
+
+def test_a_new_submodule_is_seen_at_once(fake):
+    name, root = fake
+    assert _rel(closure.import_closure(f"{name}.later"), root) == {"__init__.py", "later.py"}
+    (root / "future.py").write_text("W = 4\n")
+    got = _rel(closure.import_closure(f"{name}.later"), root)
+    assert got == {"__init__.py", "later.py", "future.py"}
+    (root / "future.py").unlink()
+    assert _rel(closure.import_closure(f"{name}.later"), root) == {"__init__.py", "later.py"}
 
 
 def test_dynamic_import_falls_back_to_the_whole_package(fake):
