@@ -69,7 +69,7 @@ T = TypeVar("T")
 _MAGIC = b"FLOWSTAGE-CACHE-1\n"
 from flowstage_lib._repo import REPO_ROOT as _REPO_ROOT  # noqa: E402
 from flowstage_lib.tooling import closure as _closure  # noqa: E402
-from flowstage_lib.tooling.closure import defining_file, import_closure, key_files  # noqa: E402
+from flowstage_lib.tooling.closure import captured_files, import_closure, key_files  # noqa: E402
 
 _PACKAGE = ("flowstage_lib",)
 _WARNED: set[str] = set()  # folders already reported as unwritable
@@ -177,7 +177,7 @@ def _key(kind: str, params: dict, files: frozenset[Path]) -> str:
         {
             "kind": kind,
             "params": _canonical(params),
-            "src": _files_hash([(_closure.hash_base(f), f) for f in files]),
+            "src": _files_hash([(_closure.hash_base(f.parent), f) for f in files]),
             "v": __version__,
         },
         sort_keys=True,
@@ -331,7 +331,9 @@ def cached(
 ) -> T:
     """Return the cached result for (kind, params, the source of the code that computes it)
     or compute and store it: the key is :func:`cache_key`'s from the same caller, plus the
-    import closure of the module defining ``compute`` when that is another package file.
+    import closures of the package modules that define ``compute`` and the functions and
+    objects it captures (:func:`~flowstage_lib.tooling.closure.captured_files`: e.g. a
+    velocity function or a model built in another module).
 
     A cache file that cannot be loaded (corrupted, truncated, unreadable) is reported with a
     warning, removed and recomputed. A cache that cannot be written warns once per folder and
@@ -343,8 +345,7 @@ def cached(
     if os.environ.get("FLOWSTAGE_NO_CACHE") == "1":
         return compute()
     files = key_files(modules)
-    code = defining_file(compute)  # the computing function's module is keyed too
-    if code is not None and code not in files:
+    for code in captured_files(compute) - files:  # compute's module and what it captures
         files |= _closure.file_closure(_closure.OWN_ROOT, code)
     path = cache_path(kind, _key(kind, params, files))
     if path.exists():

@@ -16,8 +16,9 @@ top-level package) when a file of the closure
 - imports a module of the package that has no file (a relative import climbing out of the
   package, a misspelled or deleted module).
 
-Scans are memoized on each file's (path, mtime, size); names are resolved against the file
-system on every call, so a new submodule is seen at once.
+Scans are memoized on each file's (path, mtime, size); a closure on the (mtime, size) of the
+files it read and the entries of the folders it listed, so an edit, a new submodule or a
+removed one is seen by the next call.
 
 Example::
 
@@ -29,6 +30,7 @@ from __future__ import annotations
 import ast
 import functools
 import importlib.util
+import inspect
 import os
 import sys
 from collections.abc import Callable, Iterable
@@ -46,7 +48,7 @@ __all__ = [
     "package_root",
     "whole_package",
     "caller_file",
-    "defining_file",
+    "captured_files",
     "hash_base",
 ]
 
@@ -88,14 +90,7 @@ def package_root(module: str) -> Path:
 def module_file(root: Path, module: str) -> Path | None:
     """The file that defines ``module`` below the package folder ``root`` (a package's
     ``__init__.py``), or None when there is none."""
-    parts = module.split(".")
-    if parts[0] != root.name:
-        return None
-    base = root.joinpath(*parts[1:])
-    for f in (base / "__init__.py", base.with_suffix(".py")):
-        if f.is_file():
-            return f
-    return None
+    return _finder(root)(module)
 
 
 def _module_name(root: Path, file: Path) -> tuple[str, str]:
@@ -315,14 +310,56 @@ def caller_file() -> Path | None:
     return None if frame is None else _package_file(frame.f_code.co_filename)
 
 
-def defining_file(fn: Any) -> Path | None:
-    """The package file that defines the callable ``fn`` (through partials and bound
-    methods), or None."""
-    while isinstance(fn, functools.partial):
-        fn = fn.func
-    fn = getattr(fn, "__func__", fn)
-    code = getattr(fn, "__code__", None) or getattr(type(fn).__call__, "__code__", None)
-    return None if code is None else _package_file(code.co_filename)
+def _cell(c) -> Any:
+    try:
+        return c.cell_contents
+    except ValueError:  # an empty cell (a name not yet assigned)
+        return None
+
+
+def _children(v: Any) -> list:
+    """What a value captures: cells and defaults of a function, a partial's function and
+    arguments, a bound method's instance, a container's items, a package object's fields."""
+    if isinstance(v, functools.partial):
+        return [v.func, *v.args, *v.keywords.values()]
+    if inspect.ismethod(v):
+        return [v.__func__, v.__self__]
+    if inspect.isfunction(v):
+        cells = [_cell(c) for c in v.__closure__ or ()]
+        return cells + list(v.__defaults__ or ()) + list((v.__kwdefaults__ or {}).values())
+    if isinstance(v, (list, tuple, set, frozenset)):
+        return list(v)[:64]
+    if isinstance(v, dict):
+        return list(v.values())[:64]
+    return list(getattr(v, "__dict__", {}).values())[:64] if _type_file(v) else []
+
+
+def _type_file(v: Any) -> Path | None:
+    code = getattr(v, "__code__", None)  # a function: where it is written; else its class's
+    mod = v if inspect.ismodule(v) else sys.modules.get(type(v).__module__)
+    f = code.co_filename if code else getattr(mod, "__file__", "")
+    return _package_file(f) if f else None
+
+
+def captured_files(fn: Any, depth: int = 3) -> set[Path]:
+    """The package files that define ``fn`` and what it captures, ``depth`` levels deep
+    (:func:`_children`; a function by its code, an object by its class): an injected
+    velocity function, model or judge keys a cache entry with the code of its module."""
+    out: set[Path] = set()
+    todo, seen = [(fn, depth)], set()
+    while todo:
+        v, d = todo.pop()
+        if id(v) in seen or isinstance(v, (str, bytes, int, float, type(None))):
+            continue
+        seen.add(id(v))
+        if (f := _type_file(v)) is not None:
+            out.add(f)
+        if d > 0:
+            try:
+                todo += [(c, d - 1) for c in _children(v)]
+            except (ValueError, TypeError):  # an empty cell, an odd object: its own file only
+                pass
+    return out
 
 
 def key_files(modules: Iterable[str] | None = None) -> frozenset[Path]:
@@ -354,13 +391,8 @@ def key_files(modules: Iterable[str] | None = None) -> frozenset[Path]:
 
 
 @functools.lru_cache(maxsize=256)
-def _hash_base_of_dir(folder: Path) -> Path:
-    base = folder
-    while (base / "__init__.py").is_file():
-        base = base.parent
-    return base
-
-
-def hash_base(file: Path) -> Path:
-    """The folder above ``file``'s top-level package (paths are hashed relative to it)."""
-    return _hash_base_of_dir(file.parent)
+def hash_base(folder: Path) -> Path:
+    """The folder above the top-level package holding ``folder`` (paths hash relative to it)."""
+    while (folder / "__init__.py").is_file():
+        folder = folder.parent
+    return folder

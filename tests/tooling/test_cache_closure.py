@@ -44,7 +44,10 @@ FAKE = {
         "        from .sub import deep  # function-local, relative, under a conditional\n"
     ),
     "b.py": "import os\nX = 1\n",
-    "c.py": "def work(calls):\n    calls.append(1)\n    return {'v': 1}\n",
+    "c.py": (
+        "def work(calls):\n    calls.append(1)\n    return {'v': 1}\n\n"
+        "class Velocity:\n    def __call__(self, calls):\n        return work(calls)\n"
+    ),
     "sub/__init__.py": "",
     "sub/deep.py": "Y = 2\n",
     "sub/other.py": "Z = 3\n",
@@ -186,6 +189,22 @@ def test_cached_also_keys_the_module_defining_compute(fake):
     _edit(root / "c.py")  # only in the closure of the module defining `compute`
     a.stored(compute)
     assert len(calls) == 3
+
+
+def test_cached_keys_the_code_of_what_compute_captures(fake):
+    """A lambda written outside the package that captures an object whose class lives in
+    c.py (an injected velocity function, say): c.py keys the entry."""
+    name, root = fake
+    a = importlib.import_module(f"{name}.a")
+    c = importlib.import_module(f"{name}.c")
+    calls, fields = [], {"velocity": c.Velocity()}
+    assert closure.captured_files(lambda: fields["velocity"](calls)) == {root / "c.py"}
+    a.stored(lambda: fields["velocity"](calls))
+    a.stored(lambda: fields["velocity"](calls))
+    assert len(calls) == 1
+    _edit(root / "c.py")
+    a.stored(lambda: fields["velocity"](calls))
+    assert len(calls) == 2
 
 
 def test_package_callers_key_on_their_own_closure_not_on_tooling(monkeypatch):
