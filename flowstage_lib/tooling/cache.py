@@ -2,8 +2,13 @@
 
 Expensive results (trained models, oracle curves, sample sets) are stored under
 ``cache_dir()`` in files named by a hash of *everything that changes their content*:
-the caller's parameters, the data fingerprint, and the source code of the whole
-``flowstage_lib`` package (so no hand-kept list of modules can miss a dependency). Writes
+the caller's parameters, the data fingerprint, and the source of the code that computes
+them -- the static import closure (:func:`~flowstage_lib.tooling.closure.import_closure`)
+of the module that calls :func:`cached` / :func:`cache_key`, found from the call stack, so
+no hand-kept list of modules can miss a dependency, and an edit elsewhere (a plot, a
+criterion) keeps the entry. A caller outside the package (``__main__``, a notebook, a test)
+or a closure holding a dynamic import keys on the whole ``flowstage_lib`` package, as does
+``FLOWSTAGE_CACHE_KEY=package``. Writes
 are atomic (temporary file + ``os.replace``, mode ``0o666 & ~umask``), every file carries a
 SHA-256 of its payload, and a file that cannot be loaded for any reason (truncated,
 corrupted, unreadable) is reported, deleted and recomputed -- never used.
@@ -18,7 +23,8 @@ A cache that cannot be written (read-only or full disk) never throws finished wo
 :func:`cached` warns once per folder and returns the computed value.
 
 Environment: ``FLOWSTAGE_CACHE`` moves the cache folder (default ``<repo>/data/cache``);
-``FLOWSTAGE_NO_CACHE=1`` always recomputes and stores nothing.
+``FLOWSTAGE_NO_CACHE=1`` always recomputes and stores nothing; ``FLOWSTAGE_CACHE_KEY``
+is ``closure`` (default) or ``package`` (key every entry on the whole package's source).
 
 Example::
 
@@ -31,7 +37,6 @@ from __future__ import annotations
 
 import collections
 import hashlib
-import importlib
 import io
 import json
 import os
@@ -54,6 +59,8 @@ __all__ = [
     "try_save",
     "load",
     "cached",
+    "import_closure",
+    "key_files",
     "source_hash",
     "tensor_fingerprint",
 ]
@@ -61,6 +68,8 @@ __all__ = [
 T = TypeVar("T")
 _MAGIC = b"FLOWSTAGE-CACHE-1\n"
 from flowstage_lib._repo import REPO_ROOT as _REPO_ROOT  # noqa: E402
+from flowstage_lib.tooling import closure as _closure  # noqa: E402
+from flowstage_lib.tooling.closure import captured_files, import_closure, key_files  # noqa: E402
 
 _PACKAGE = ("flowstage_lib",)
 _WARNED: set[str] = set()  # folders already reported as unwritable
@@ -83,9 +92,31 @@ def cache_dir() -> Path:
 
 
 def _source_files(name: str) -> tuple[Path, list[Path]]:
-    path = Path(importlib.import_module(name).__file__)
+    root = _closure.package_root(name)
+    path = _closure.module_file(root, name)
+    if path is None:
+        raise ValueError(f"modules: {name!r} has no source file below {root}")
     files = sorted(path.parent.rglob("*.py")) if path.name == "__init__.py" else [path]
-    return path.parent.parent, files
+    return root.parent, files
+
+
+def _files_hash(listing: list[tuple[Path, Path]]) -> str:
+    """SHA-256 (16 hex) of (path relative to ``base``, bytes) of each ``(base, file)``,
+    memoized on the files' (mtime, size)."""
+    memo = []
+    for base, f in sorted(listing, key=lambda bf: bf[1]):
+        st = f.stat()
+        memo.append((base, f, st.st_mtime_ns, st.st_size))
+    memo = tuple(memo)
+    if memo not in _SRC_MEMO:
+        h = hashlib.sha256()
+        for base, f, _, _ in memo:
+            h.update(str(f.relative_to(base)).encode())
+            h.update(f.read_bytes())
+        if len(_SRC_MEMO) > 256:
+            _SRC_MEMO.clear()
+        _SRC_MEMO[memo] = h.hexdigest()[:16]
+    return _SRC_MEMO[memo]
 
 
 def source_hash(modules: Iterable[str] = _PACKAGE) -> str:
@@ -97,18 +128,8 @@ def source_hash(modules: Iterable[str] = _PACKAGE) -> str:
     listing = []
     for name in sorted(set(modules)):
         root, files = _source_files(name)
-        for f in files:
-            st = f.stat()
-            listing.append((root, f, st.st_mtime_ns, st.st_size))
-    memo = tuple(listing)
-    if memo not in _SRC_MEMO:
-        h = hashlib.sha256()
-        for root, f, _, _ in listing:
-            h.update(str(f.relative_to(root)).encode())
-            h.update(f.read_bytes())
-        _SRC_MEMO.clear()
-        _SRC_MEMO[memo] = h.hexdigest()[:16]
-    return _SRC_MEMO[memo]
+        listing += [(root, f) for f in files]
+    return _files_hash(listing)
 
 
 def tensor_fingerprint(x: torch.Tensor) -> str:
@@ -141,20 +162,22 @@ def _canonical(obj: Any) -> Any:
 
 def cache_key(kind: str, params: dict, modules: Iterable[str] | None = None) -> str:
     """Hash of ``kind``, ``params`` (canonical JSON; tensors and numpy arrays by fingerprint,
-    numpy scalars as Python numbers) and the source of the whole ``flowstage_lib`` package.
-    Any change to any of them gives a new key.
-
-    ``modules`` is accepted for compatibility and ignored: the key always covers the whole
-    package, so no hand-kept list of modules can miss a dependency.
+    numpy scalars as Python numbers) and the source of the code that computes the entry
+    (:func:`key_files`): the import closure of ``modules`` when given, else of the calling
+    module (a caller outside ``flowstage_lib``, or ``FLOWSTAGE_CACHE_KEY=package``: the whole
+    package, the key of earlier versions). Any change to any of them gives a new key.
     """
+    return _key(kind, params, key_files(modules))
+
+
+def _key(kind: str, params: dict, files: frozenset[Path]) -> str:
     from flowstage_lib import __version__
 
-    del modules  # the whole package, always
     blob = json.dumps(
         {
             "kind": kind,
             "params": _canonical(params),
-            "src": source_hash(_PACKAGE),
+            "src": _files_hash([(_closure.hash_base(f.parent), f) for f in files]),
             "v": __version__,
         },
         sort_keys=True,
@@ -306,19 +329,25 @@ def cached(
     compute: Callable[[], T],
     modules: Iterable[str] | None = None,
 ) -> T:
-    """Return the cached result for (kind, params, the package's source) or compute and
-    store it.
+    """Return the cached result for (kind, params, the source of the code that computes it)
+    or compute and store it: the key is :func:`cache_key`'s from the same caller, plus the
+    import closures of the package modules that define ``compute`` and the functions and
+    objects it captures (:func:`~flowstage_lib.tooling.closure.captured_files`: e.g. a
+    velocity function or a model built in another module).
 
     A cache file that cannot be loaded (corrupted, truncated, unreadable) is reported with a
     warning, removed and recomputed. A cache that cannot be written warns once per folder and
     the computed value is returned all the same. Set ``FLOWSTAGE_NO_CACHE=1`` to always
     recompute (and not store). With ``FLOWSTAGE_CACHE_STRICT=1`` a miss raises
     :class:`CacheMiss` instead of computing (``flowstage book --from-cache``: render only what
-    ``flowstage compute`` stored). ``modules`` is ignored (see :func:`cache_key`).
+    ``flowstage compute`` stored). ``modules``: see :func:`cache_key`.
     """
     if os.environ.get("FLOWSTAGE_NO_CACHE") == "1":
         return compute()
-    path = cache_path(kind, cache_key(kind, params, modules))
+    files = key_files(modules)
+    for code in captured_files(compute) - files:  # compute's module and what it captures
+        files |= _closure.file_closure(_closure.OWN_ROOT, code)
+    path = cache_path(kind, _key(kind, params, files))
     if path.exists():
         hit, value = _load_or_discard(path)
         if hit:

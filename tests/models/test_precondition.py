@@ -37,7 +37,8 @@ def test_native_spec_builds_and_keys_as_before(monkeypatch, tmp_path):
         "data_y": cache.tensor_fingerprint(_Data.y),
         "device": "cpu",
     }
-    assert run_key(spec, _Data, cfg) == cache.cache_key("train", params)
+    computed_in = ("flowstage_lib.training.checkpoints",)  # the module run_key keys from
+    assert run_key(spec, _Data, cfg) == cache.cache_key("train", params, modules=computed_in)
     # ... and builds the plain network, weight for weight
     torch.manual_seed(0)
     m = build_model(spec)

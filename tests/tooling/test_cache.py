@@ -107,20 +107,18 @@ def test_concurrent_writers_never_leave_a_corrupt_file(tmp_path):
     assert not list(tmp_path.glob("*.tmp")), "temporary files must not be left behind"
 
 
-# ------------------------------------------------------------------ keys: the whole package
+# ------------------------------------------------------------------ keys: the code's source
 
 
-def test_key_covers_the_whole_package_whatever_modules_says(monkeypatch):
+def test_modules_key_on_their_closure_a_test_caller_on_the_whole_package(monkeypatch):
+    """(tests/tooling/test_cache_closure.py tests the closures themselves.)"""
     a = cache.cache_key("k", {"n": 1}, modules=("flowstage_lib.oracle",))
-    assert a == cache.cache_key("k", {"n": 1})  # `modules` is accepted and ignored
-    # a change to any module of the package (here: one the caller did not list) is a new key
-    real = cache.source_hash
-    monkeypatch.setattr(
-        cache,
-        "source_hash",
-        lambda m=("flowstage_lib",): real(m) if m != ("flowstage_lib",) else "x",
+    assert a != cache.cache_key("k", {"n": 1})  # a test is no package module: whole package
+    assert a != cache.cache_key("k", {"n": 1}, modules=("flowstage_lib.training",))
+    monkeypatch.setenv("FLOWSTAGE_CACHE_KEY", "package")
+    assert cache.cache_key("k", {"n": 1}, modules=("flowstage_lib.oracle",)) == cache.cache_key(
+        "k", {"n": 1}
     )
-    assert cache.cache_key("k", {"n": 1}, modules=("flowstage_lib.oracle",)) != a
 
 
 def test_source_hash_sees_an_edit_of_any_package_file(tmp_path, monkeypatch):
