@@ -44,7 +44,8 @@ def run_key(spec: ModelSpec, data, cfg: TrainConfig) -> str:
         "data_y": cache.tensor_fingerprint(data.y),
         "device": torch.device(cfg.device).type if cfg.device is not None else key_device(),
     }
-    return cache.cache_key("train", params)  # keyed on the whole package's source
+    # keyed on this module's import closure (training, models, paths, data: not experiments)
+    return cache.cache_key("train", params)
 
 
 def _ckpt_dir(key: str) -> Path:

@@ -18,10 +18,11 @@ the training data).
 Caching and resumption (:mod:`.checkpoints`): checkpoints (model, EMA, optimizer, RNG,
 history) live in the cache under a key that hashes (spec, config without ``steps`` /
 ``checkpoint_every``, data fingerprint, the requested device type (the profile's, not the
-machine's), the package's source). Because nothing in a run depends on the total number of
-steps (constant learning rate), a run of 2N steps *continues* the N-step run of the same key;
-an interrupted run resumes from its latest checkpoint and ends bit-for-bit where an
-uninterrupted run ends (``tests/training``).
+machine's), the source of the training code's import closure: models, paths, data,
+training; :func:`flowstage_lib.tooling.cache.cache_key`). Because nothing in a run depends on
+the total number of steps (constant learning rate), a run of 2N steps *continues* the N-step
+run of the same key; an interrupted run resumes from its latest checkpoint and ends
+bit-for-bit where an uninterrupted run ends (``tests/training``).
 """
 
 from __future__ import annotations
