@@ -18,6 +18,7 @@ from flowstage_lib.data import default_device
 from flowstage_lib.experiments import criteria, paper
 from flowstage_lib.experiments._models import model_id
 from flowstage_lib.experiments._shared import Comparison, balanced_labels, from_u8, to_u8
+from flowstage_lib.experiments.sec4_stages._common import data_scale, to_pixels
 from flowstage_lib.metrics.judge.panel import agreement, ranks
 from flowstage_lib.path import stagewise_grid
 from flowstage_lib.solver import ModelVelocity, euler_sample, sample
@@ -55,8 +56,9 @@ def stage_swap_samples(
 
     Every row starts from the same noise (``seed``): rows are paired. Rows that share a stage-1
     model and a split share its stage-1 trajectory, integrated once (the same Euler updates as
-    :class:`~flowstage_lib.solver.StageSwapVelocity` over the whole grid). Cached (uint8) per
-    row.
+    :class:`~flowstage_lib.solver.StageSwapVelocity` over the whole grid). Calibrated models
+    (all of one data scale k) sample in k-space; the samples are divided by k before they are
+    stored and scored. Cached (uint8) per row.
 
     Args:
         models: name -> TrainResult; pairs: (stage-1 name, stage-2 name);
@@ -84,6 +86,11 @@ def _swap_samples(models, a, b, split, n1, n2, n, seed, batch_size, memo) -> dic
     """One Table 1 row: stage 1 with ``models[a]`` (shared through ``memo``), then stage 2."""
     t0 = time.time()
     ra, rb = models[a], models[b]
+    if data_scale(ra) != data_scale(rb):  # one trajectory: both models in the same space
+        raise ValueError(
+            f"Table 1: models {a!r} and {b!r} have data scales {data_scale(ra):g} and "
+            f"{data_scale(rb):g}; a stage swap needs one space"
+        )
     grid = stagewise_grid(n1, n2, split)
     y = balanced_labels(n, int(ra.spec.num_classes))  # (n,)
     if (a, split) not in memo:  # Euler on [0, split] from the seeded noise
@@ -106,7 +113,8 @@ def _swap_samples(models, a, b, split, n1, n2, n, seed, batch_size, memo) -> dic
         ).x1.cpu()
         for i in range(0, n, batch_size)
     ]
-    return {"x": to_u8(torch.cat(parts)), "y": y, "seconds": time.time() - t0}
+    x = to_pixels(rb, torch.cat(parts))  # (n, *shape): k-space / k, before any judge
+    return {"x": to_u8(x), "y": y, "seconds": time.time() - t0}
 
 
 def table1_pairs(weak: str, strong: str) -> list[tuple[str, str]]:
