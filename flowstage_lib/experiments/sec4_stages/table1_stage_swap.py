@@ -68,6 +68,12 @@ def stage_swap_samples(
     Returns:
         {(split, a, b): {"x": (n, *shape) uint8, "y": (n,), "seconds"}}.
     """
+    for a, b in pairs:  # one trajectory: both models in the same space (checked before caching)
+        if data_scale(models[a]) != data_scale(models[b]):
+            raise ValueError(
+                f"Table 1: models {a!r} and {b!r} have data scales {data_scale(models[a]):g} and "
+                f"{data_scale(models[b]):g}; a stage swap needs one space"
+            )
     out = {}
     memo: dict[tuple[str, float], torch.Tensor] = {}  # (stage-1 name, split) -> x at split
     for split in splits:
@@ -86,11 +92,6 @@ def _swap_samples(models, a, b, split, n1, n2, n, seed, batch_size, memo) -> dic
     """One Table 1 row: stage 1 with ``models[a]`` (shared through ``memo``), then stage 2."""
     t0 = time.time()
     ra, rb = models[a], models[b]
-    if data_scale(ra) != data_scale(rb):  # one trajectory: both models in the same space
-        raise ValueError(
-            f"Table 1: models {a!r} and {b!r} have data scales {data_scale(ra):g} and "
-            f"{data_scale(rb):g}; a stage swap needs one space"
-        )
     grid = stagewise_grid(n1, n2, split)
     y = balanced_labels(n, int(ra.spec.num_classes))  # (n,)
     if (a, split) not in memo:  # Euler on [0, split] from the seeded noise
