@@ -266,7 +266,11 @@ def figure5_13_comparison(f: Figure13, tr: Transition) -> Comparison:
     :func:`~flowstage_lib.experiments.criteria.fig5_novel_then_training_images` on the
     pixel-copy rate, :func:`~flowstage_lib.experiments.criteria.
     fig13_layout_memorization_after_switch` on the layout-copy rate and t_0.9's interval;
-    ``tr``: our transition with its interval, ``transition(..., n_boot=...)``)."""
+    ``tr``: our transition with its interval, ``transition(..., n_boot=...)``, measured on the
+    models' training data: k x1 in the calibrated setting).
+
+    Times: Fig. 5 uses the paper's absolute t_switch <= 0.2 / >= 0.3, Fig. 13 the paper's window
+    [0.1, 0.2] (``criteria.FIG13_PAPER_WINDOW``); only Fig. 13's *partly* window uses t_0.9."""
     t09 = tr.t09
     v5 = criteria.fig5_novel_then_training_images(
         f.max_low, f.min_high, f.oracle_frac, f.has_oracle_alone

@@ -86,7 +86,10 @@ class Figure7:
 
 
 def figure7_loss(curves: dict[str, dict], main: str, t09: float) -> Figure7:
-    """Analyse {model name: :func:`loss_curve`} (same grid) with ``main`` the model of 7a."""
+    """Analyse {model name: :func:`loss_curve`} (same grid) with ``main`` the model of 7a.
+
+    Times: navigation is t <= ``t09``, our transition measured on the models' training data
+    (k x1 in the calibrated setting: ~0.1, the paper's); ``share_02`` uses the paper's 0.2."""
     tg = np.asarray(curves[main]["t"])
     lo, lc = np.asarray(curves[main]["oracle"]), np.asarray(curves[main]["cfm"])
     gap = lc - lo
