@@ -201,12 +201,14 @@ def _zoo_requests(table: dict, profile: str) -> list[tuple[str, str, int, str, s
     main = ZOO_PRESETS[profile].main_size
     out = []
     s4 = table.get("sec4_stages") or {}
+    # The calibrated setting trains on k x1 (k computed at build time): models of their own.
+    sp4 = "pixels x k" if s4.get("setting") == "calibrated" else "pixels"
     for size in s4.get("sizes", []) or []:
-        out.append((size, "cfm", 1, "pixels", "sec4_stages"))
+        out.append((size, "cfm", 1, sp4, "sec4_stages"))
     if s4:
-        out.append((main, "cfm", int(s4.get("long_budget") or 1), "pixels", "sec4_stages"))
+        out.append((main, "cfm", int(s4.get("long_budget") or 1), sp4, "sec4_stages"))
         for size in s4.get("table1_models", []) or []:
-            out.append((size, "cfm", 1, "pixels", "sec4_stages"))
+            out.append((size, "cfm", 1, sp4, "sec4_stages"))
     s5 = table.get("sec5_practices") or {}
     if s5:
         study = s5.get("study_size") or main
@@ -246,7 +248,7 @@ def _check_zoo(table: dict, profile: str) -> tuple[list[Finding], list[ModelPlan
         spec = zoo_spec(profile, size, data)
         cfg = zoo_config(profile, target, budget)
         cached = False
-        if space == "pixels":  # latent models depend on an autoencoder not trained yet
+        if space == "pixels":  # latent / k-scaled models depend on what the build computes
             ckpts = _list_ckpts(run_key(spec, data, cfg))
             cached = any(final and step >= cfg.steps for step, final, _ in ckpts)
         rate = float(rates.get(size, math.nan)) * (0.5 if target == "oracle" else 1.0)

@@ -45,6 +45,8 @@ def test_unseen_images_scale_down_without_the_test_set(monkeypatch, tmp_path):
         ("sec5_practices", "shifts", [1.0, -2.0], "> 0"),
         ("sec4_stages", "sizes", ["S", "XXL"], "not in the smoke ladder"),
         ("sec3_two_stage", "no_such_parameter", 1, "not declared"),
+        ("sec4_stages", "setting", "scaled", "one of 'calibrated', 'native'"),
+        ("sec4_stages", "calibration_target_t", 1.0, "a time in (0, 1)"),
     ],
 )
 def test_bad_values_fail_the_check(monkeypatch, section, name, value, words):
@@ -71,3 +73,13 @@ def test_mnist_test_set_ships_inside_the_repository(monkeypatch):
     assert d.resolve().is_relative_to(REPO_ROOT.resolve())
     ds = data.load_dataset("mnist_test", "test")
     assert ds.N == 10_000
+
+
+def test_calibrated_models_are_planned_apart_from_the_native_ones(monkeypatch):
+    """Sec. 4's calibrated models train on k x1: they are not Sec. 5's native models."""
+    plan = {m.name: m.used_by for m in check.check_profile("smoke").models}
+    assert plan["mlp-B (cfm, budget 1, pixels x k)"] == ["sec4_stages"]
+    assert plan["mlp-B (cfm, budget 1, pixels)"] == ["sec5_practices"]
+    _patched(monkeypatch, "sec4_stages", "setting", "native")
+    plan = {m.name: m.used_by for m in check.check_profile("smoke").models}
+    assert plan["mlp-B (cfm, budget 1, pixels)"] == ["sec4_stages", "sec5_practices"]
