@@ -361,3 +361,8 @@ def test_fig10_on_paired_intervals():
     assert C.fig10_parts(_paired([-1])) == [True, False]  # one checkpoint: both halves
     with pytest.raises(ValueError, match="increase"):
         f(_paired([-1, -1])[::-1])
+
+
+def test_fig16_is_out_of_reach_whatever_the_numbers():
+    v = C.fig16_flux_out_of_reach()
+    assert (v.claim_id, v.kind, v.verdict) == ("fig16_flux", "model", "out of reach here")

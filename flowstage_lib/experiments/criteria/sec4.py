@@ -216,6 +216,20 @@ def fig6_refinement_keeps_layout(worst_late: float, pixel_at_02: float) -> Verdi
     )
 
 
+def fig16_flux_out_of_reach() -> Verdict:
+    """Fig. 16: re-noise-and-resume with Flux (a 12B-parameter text-to-image flow) keeps the
+    layout from t_resume ~ 0.2. Not testable here: it needs Flux's weights and a GPU, neither
+    of which an offline CPU build has; Fig. 6 tests the same claim on our own models. The
+    verdict is fixed (no number can change it)."""
+    return Verdict(
+        "fig16_flux",
+        "model",
+        "out of reach here",
+        "needs the Flux weights (not offline) and a GPU; our models test the claim as Fig. 6",
+        "not run",
+    )
+
+
 def fig7a_gap_only_in_navigation(share_nav: float) -> Verdict:
     """Fig. 7a: the losses against the CFM and the oracle target differ only in navigation.
 

@@ -331,5 +331,11 @@ def figure6_comparison(f: Figure6, t09: float) -> Comparison:
         f"pixel distance at 0.2: {f.pixel_at_02:.2f}",
         v6,
     )
+    flux = (
+        "Flux (text-to-image) re-noised and resumed keeps the layout too",
+        "Fig. 16 (Flux)",
+        "not run: no Flux weights offline, no GPU; see Fig. 6 for the same claim on our models",
+        criteria.fig16_flux_out_of_reach(),
+    )
     table = pd.DataFrame(rows, columns=["quantity", "paper", "ours", "verdict"])
-    return Comparison(table, glue, [claim])
+    return Comparison(table, glue, [claim, flux])
