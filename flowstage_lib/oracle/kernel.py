@@ -11,8 +11,8 @@ gamma = softmax(logit), holding only a (B, chunk) logits buffer and O(B D) accum
 running offset m, the normaliser and weighted sum (one (B, D') accumulator), the running
 max / top-k and the entropy sum (:func:`online_softmax`). Queries on straight lines
 x_t = alpha_t x1_p + sigma_t x0_p (:func:`stream_pairs`) get their logits at all times from the
-2P inner products of the pairs, combined per time. The default chunk is sized from a memory budget that adapts to
-the device (:func:`default_chunk_bytes`).
+2P inner products of the pairs, combined per time. The default chunk is sized from a memory
+budget that adapts to the device (:func:`default_chunk_bytes`).
 """
 
 from __future__ import annotations
