@@ -69,8 +69,8 @@ def transition(
     analyze_curves` call (the class-conditional curves of ``flowstage analyze`` on the grid
     :func:`flowstage_lib.experiments.curves.t_grid` ``(n_t_log, n_t_lin)``): the crossings of
     the mean top-1 curve of its queries, and the bootstrap over those same queries. Without
-    ``n_boot`` the call uses analyze_curves' default resamples (one cache entry with Sec. 3's
-    curves), and the result carries no intervals.
+    ``n_boot`` the call uses analyze_curves' default resamples (the cache entry of Sec. 3's
+    curves when data, grid, queries and seed agree), and the result carries no intervals.
 
     Args:
         data: :class:`flowstage_lib.data.ImageData` (x (N, C, H, W), labels y (N,)).
