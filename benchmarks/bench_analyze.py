@@ -13,12 +13,19 @@ are scattered over the file) into ``--dir`` (removed afterwards unless ``--keep`
    ``--baseline-classes`` classes (class rows loaded into memory, one oracle per class), with
    the time per class of both and the largest difference of the top-1 weights;
 3. the 1 -> 2 process ratio (torchrun, gloo, one thread per process) on a smaller set
-   (``--ratio-n`` rows x ``--ratio-d``), against the same command in one process.
+   (``--ratio-n`` rows x ``--ratio-d``), against the same command in one process;
+4. old vs new kernel, same run (`factor_ratio`): per class, the time of
+   `analyze.curves.query_stats` with the logits of every (query, t) row from its own matmul
+   row (``factor=False``, the kernel before the factoring) and from the pairs' 2 Q inner
+   products (``factor=True``, what `analyze` runs), on ``--factor-classes`` classes of
+   ``--factor-rows`` rows x ``--dim`` (default 1281 x 4096, an ImageNet class), same queries,
+   interleaved, median of ``--factor-repeats`` repeats per class, and their ratio.
 
 Usage::
 
     nice -n 15 python benchmarks/bench_analyze.py --scale 0.01 --classes 20   # quick
     nice -n 15 python benchmarks/bench_analyze.py                             # the full size
+    nice -n 15 python benchmarks/bench_analyze.py --factor-only               # 4. alone (~2 min)
 
 Every process runs one torch thread (OMP_NUM_THREADS=1): the machine is shared.
 """
@@ -192,6 +199,66 @@ def process_ratio(folder: Path, n: int, d: int, classes: int, queries: int) -> d
     return out
 
 
+def factor_ratio(
+    folder: Path, classes: int, rows: int, d: int, queries: int, times: int, repeats: int
+) -> dict:
+    """Seconds per class of `query_stats` per-row (old) and factored (new), same data, queries
+    and thread; {"old": [median per class], "new": [...], "top1_diff", "mse_rel_diff"} (the
+    largest differences of the two kernels' float32 curves)."""
+    from flowstage_lib.analyze.core import reference_stats, time_grid
+    from flowstage_lib.analyze.curves import query_stats
+    from flowstage_lib.analyze.stream import label_index, open_data
+
+    xf, yf = generate(folder, classes * rows, d, classes, seed=2)  # `rows` rows per class
+    src = open_data(xf)
+    _, index = label_index(yf, src.n)
+    mu, _, _ = reference_stats(src)
+    grid = time_grid(times)
+    secs = {False: np.zeros((classes, repeats)), True: np.zeros((classes, repeats))}
+    top1_diff = mse_diff = 0.0
+    bar = tqdm(total=classes * repeats, desc="old vs new kernel", unit="class")
+    for r in range(repeats):
+        for c in range(classes):
+            res = {}
+            for factor in (False, True) if (r + c) % 2 == 0 else (True, False):  # interleaved
+                t0 = time.perf_counter()
+                res[factor] = query_stats(
+                    src, grid, queries, c, mu, rows=index.rows(c), factor=factor
+                )
+                secs[factor][c, r] = time.perf_counter() - t0
+            old, new = res[False], res[True]
+            top1_diff = max(top1_diff, float(np.abs(new.top1 - old.top1).max()))
+            # the MSE falls to ~0 after the collapse: differences relative to its largest value
+            rel = np.abs(new.mse - old.mse).max() / np.abs(old.mse).max()
+            mse_diff = max(mse_diff, float(rel))
+            bar.update()
+    bar.close()
+    return {
+        "old": np.median(secs[False], 1),
+        "new": np.median(secs[True], 1),
+        "top1_diff": top1_diff,
+        "mse_rel_diff": mse_diff,
+    }
+
+
+def print_factor_ratio(a, folder: Path) -> None:
+    f = factor_ratio(
+        folder, a.factor_classes, a.factor_rows, a.dim, a.queries, a.times, a.factor_repeats
+    )
+    print(
+        f"old vs new kernel: {a.factor_classes} classes of {a.factor_rows} rows x {a.dim}, "
+        f"{a.queries} queries x {a.times} times, 1 thread, median of {a.factor_repeats} repeats"
+    )
+    for c, (o, n) in enumerate(zip(f["old"], f["new"], strict=True)):
+        print(f"  class {c}: old {o:.2f} s, new {n:.2f} s, old / new = {o / n:.2f}")
+    o, n = float(f["old"].mean()), float(f["new"].mean())
+    print(
+        f"  mean per class: old {o:.2f} s, new {n:.2f} s, old / new = {o / n:.2f}; "
+        f"max |top1 new - old| = {f['top1_diff']:.1e}, max |mse new - old| / max mse = "
+        f"{f['mse_rel_diff']:.1e}"
+    )
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--dir", default=None, help="where to write the data (default: /tmp)")
@@ -204,6 +271,10 @@ def main() -> None:
     ap.add_argument("--ratio-n", type=int, default=40_000)
     ap.add_argument("--ratio-d", type=int, default=1024)
     ap.add_argument("--skip-ratio", action="store_true")
+    ap.add_argument("--factor-classes", type=int, default=3)
+    ap.add_argument("--factor-rows", type=int, default=IMAGENET_N // IMAGENET_C)
+    ap.add_argument("--factor-repeats", type=int, default=3)
+    ap.add_argument("--factor-only", action="store_true", help="only 4. (old vs new kernel)")
     ap.add_argument("--keep", action="store_true")
     a = ap.parse_args()
     torch.set_num_threads(1)
@@ -211,6 +282,9 @@ def main() -> None:
     os.environ.setdefault("FLOWSTAGE_CACHE", str(folder / "cache"))
     n = max(IMAGENET_C * 2, round(IMAGENET_N * a.scale))
     try:
+        if a.factor_only:
+            print_factor_ratio(a, folder / "factor")
+            return
         t0 = time.perf_counter()
         xf, yf = generate(folder / "data", n, a.dim, IMAGENET_C)
         gen_s = time.perf_counter() - t0
@@ -238,6 +312,7 @@ def main() -> None:
                 f"1 -> 2 processes ({a.ratio_n} x {a.ratio_d}, 20 classes x 32 queries x 16 "
                 f"times): 1 proc {r[1]:.1f} s, 2 procs {r[2]:.1f} s, speed-up {r['ratio']:.2f}"
             )
+        print_factor_ratio(a, folder / "factor")
     finally:
         if not a.keep:
             shutil.rmtree(folder, ignore_errors=True)

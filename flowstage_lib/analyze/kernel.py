@@ -9,6 +9,10 @@ is gamma_i = w_j g_i^(j) for i in S_j, so exactly
     E[x1 | x_t] = sum_j w_j M_j,   max_i gamma_i = max_j w_j top1_j,
     H = -sum_i gamma_i log gamma_i = sum_j w_j (H_j - log w_j).
 
+Queries built from (x1, x0) pairs (`PairQueries`, what `curves.query_stats` draws) stream
+through `OracleVelocity._stream_pairs`: the logits at every time come from the 2P pair inner
+products (`oracle.kernel.stream_pairs`), a 2P x D matmul per block instead of one of B x D.
+
 All blocks use one reference point mu (logits of the centred rows x1_i - mu): the logits then
 differ from the uncentred ones by a per-query constant that cancels in every formula above.
 """
@@ -23,7 +27,14 @@ from tqdm.auto import tqdm
 
 from flowstage_lib.oracle import OracleVelocity
 
-__all__ = ["Partial", "block_partial", "empty_partial", "merge", "stream_partial"]
+__all__ = [
+    "PairQueries",
+    "Partial",
+    "block_partial",
+    "empty_partial",
+    "merge",
+    "stream_partial",
+]
 
 
 @dataclass
@@ -46,6 +57,54 @@ class Partial:
 
     def to_list(self) -> list[torch.Tensor]:
         return [self.log_norm, self.mean, self.top1, self.top1_index, self.entropy]
+
+
+@dataclass
+class PairQueries:
+    """B centred queries on straight lines through P pairs (rectified flow, Eq. 1):
+    x_t - alpha_t mu = alpha_t (x1_p - mu) + sigma_t x0_p for p = owner[b].
+
+    Attributes:
+        x1c: (P, D) x1_p - mu, compute dtype.
+        x0: (P, D) the pairs' noise, compute dtype.
+        owner: (B,) int64 pair of each query row, in [0, P).
+    """
+
+    x1c: torch.Tensor
+    x0: torch.Tensor
+    owner: torch.Tensor
+
+    def __post_init__(self):
+        p = self.x1c.shape[0]
+        if self.x1c.ndim != 2 or self.x1c.shape != self.x0.shape:
+            raise ValueError(
+                f"x1c and x0 must both be (P, D), got {tuple(self.x1c.shape)} and "
+                f"{tuple(self.x0.shape)}"
+            )
+        o = self.owner
+        if o.ndim != 1 or o.dtype != torch.long:
+            raise ValueError(f"owner must be a (B,) int64 tensor, got {o.dtype} {tuple(o.shape)}")
+        if o.numel() and not (0 <= int(o.min()) and int(o.max()) < p):
+            raise ValueError(f"owner must index the P = {p} pairs, got values outside [0, {p})")
+
+    @property
+    def shape(self) -> tuple[int, int]:
+        """(B, D), as a dense query batch."""
+        return (self.owner.shape[0], self.x1c.shape[1])
+
+    @property
+    def dtype(self) -> torch.dtype:
+        return self.x1c.dtype
+
+    def dense(self, alpha: torch.Tensor, sigma: torch.Tensor) -> torch.Tensor:
+        """(B, D) centred queries alpha_t (x1_p - mu) + sigma_t x0_p in the compute dtype.
+
+        Args:
+            alpha, sigma: (B,) float64 schedule values of each row.
+        """
+        dt = self.dtype
+        a, s = alpha.to(dt).unsqueeze(1), sigma.to(dt).unsqueeze(1)
+        return self.x1c[self.owner] * a + self.x0[self.owner] * s
 
 
 def merge(a: Partial | None, b: Partial | None) -> Partial | None:
@@ -85,7 +144,7 @@ def empty_partial(b: int, d: int, dtype: torch.dtype) -> Partial:
 def block_partial(
     block: np.ndarray,
     index: np.ndarray,
-    xc: torch.Tensor,
+    xc: torch.Tensor | PairQueries,
     alpha: torch.Tensor,
     sigma: torch.Tensor,
     mu: torch.Tensor,
@@ -96,14 +155,20 @@ def block_partial(
     Args:
         block: (c, D) float64 rows x1_i.
         index: (c,) their row indices in the data.
-        xc: (B, D) centred queries x_t - alpha_t mu, compute dtype.
+        xc: (B, D) centred queries x_t - alpha_t mu, compute dtype, or `PairQueries`
+            (the same queries, streamed from the pairs' inner products).
         alpha, sigma: (B,) float64 schedule values at each query's t.
         mu: (D,) float64 reference point.
         dtype: compute dtype (float32 / float64).
     """
     rows = torch.from_numpy(block) - mu  # (c, D) float64
     oracle = OracleVelocity(rows, center=False, dtype=dtype)
-    st = oracle._stream(xc, alpha, sigma, 0, rows.shape[0], entropy=True, index=True)
+    n = rows.shape[0]
+    if isinstance(xc, PairQueries):
+        ratio = alpha / sigma  # (B,) float64
+        st = oracle._stream_pairs(xc.x1c, xc.x0, xc.owner, ratio, 0, n, entropy=True, index=True)
+    else:
+        st = oracle._stream(xc, alpha, sigma, 0, n, entropy=True, index=True)
     return Partial(
         log_norm=st.log_norm,
         mean=st.mean_c,
@@ -115,7 +180,7 @@ def block_partial(
 
 def stream_partial(
     source,
-    xc: torch.Tensor,
+    xc: torch.Tensor | PairQueries,
     alpha: torch.Tensor,
     sigma: torch.Tensor,
     mu: torch.Tensor,
@@ -130,7 +195,8 @@ def stream_partial(
 
     Args:
         source: a RowSource.
-        xc: (B, D) centred queries; alpha, sigma: (B,) float64; mu: (D,) float64.
+        xc: (B, D) centred queries, or `PairQueries`; alpha, sigma: (B,) float64;
+            mu: (D,) float64.
         rows: optional (M,) sorted row indices (a class, or a rank's shard).
         chunk_rows: rows per block (default: about 128 MiB of float64).
     """

@@ -63,17 +63,30 @@ def transition(
     levels: Iterable[float] = (0.5, 0.9, 0.99),
     n_boot: int = 0,
 ) -> Transition:
-    """Our transition on ``data`` (cached by :func:`flowstage_lib.experiments.curves.curves_for`
-    on the grid :func:`flowstage_lib.experiments.curves.t_grid` ``(n_t_log, n_t_lin)``), with
-    bootstrap intervals of the crossings when ``n_boot`` > 0 (:func:`transition_interval`)."""
+    """Our transition on ``data``, with bootstrap intervals of the crossings when ``n_boot`` > 0.
+
+    Point and interval come from one cached :func:`flowstage_lib.experiments.curves.
+    analyze_curves` call (the class-conditional curves of ``flowstage analyze`` on the grid
+    :func:`flowstage_lib.experiments.curves.t_grid` ``(n_t_log, n_t_lin)``): the crossings of
+    the mean top-1 curve of its queries, and the bootstrap over those same queries. Without
+    ``n_boot`` the call uses analyze_curves' default resamples (the cache entry of Sec. 3's
+    curves when data, grid, queries and seed agree), and the result carries no intervals.
+
+    Args:
+        data: :class:`flowstage_lib.data.ImageData` (x (N, C, H, W), labels y (N,)).
+        n_queries: total queries (split evenly over the classes).
+        levels: top-1 levels of the crossings (intervals: levels of ``curves.LEVELS`` only).
+        n_boot: 0 (no intervals) or >= 2 bootstrap resamples.
+    """
     from flowstage_lib.experiments import curves
     from flowstage_lib.oracle.transition import crossing_times
 
+    levels = tuple(float(v) for v in levels)
     grid = curves.t_grid(n_t_log, n_t_lin)
-    c = curves.curves_for(data, grid, n_queries, seed)
+    c = _conditional_curves(data, grid, n_queries, seed, levels if n_boot else (), n_boot)
+    iv = _intervals(c, levels) if n_boot else {}
     t, top1 = list(c["t"]), list(c["top1"])
-    iv = transition_interval(data, grid, n_queries, seed, levels, n_boot) if n_boot else {}
-    return Transition(t, top1, crossing_times(c["t"], c["top1"], tuple(levels)), iv)
+    return Transition(t, top1, crossing_times(c["t"], c["top1"], levels), iv)
 
 
 def transition_interval(
@@ -81,49 +94,47 @@ def transition_interval(
 ) -> dict[float, tuple[float, float]]:
     """95% bootstrap intervals of the class-conditional crossings over the oracle queries.
 
-    The per-query top-1 curves come from the streaming oracle of ``flowstage analyze``
-    (:func:`flowstage_lib.analyze.curves.query_stats`: ``n_queries / K`` queries per class,
-    posterior over that class's rows, the float32 kernel with a float64 merge); queries are
-    resampled with replacement (:func:`flowstage_lib.analyze.curves.bootstrap_crossings`).
-    The query draw differs from :func:`flowstage_lib.experiments.curves.curves_for`'s, so the
-    interval is an independent measure of the crossing's spread, not a re-run of it.
+    The interval of :func:`transition` on the grid ``t``: the per-query top-1 curves of
+    :func:`flowstage_lib.experiments.curves.analyze_curves` (``flowstage analyze``:
+    max(2, ceil(n_queries / K)) queries per class, posterior over the query's class, float32)
+    resampled with replacement (:func:`flowstage_lib.analyze.curves.bootstrap_crossings`), the
+    same queries whose mean curve gives the crossing.
 
     Args:
         data: :class:`flowstage_lib.data.ImageData` (x (N, C, H, W), labels y (N,)).
         t: (T,) times; n_queries: total queries (split evenly over the K classes).
+        levels: levels of ``curves.LEVELS``; n_boot: >= 2 resamples.
 
     Returns:
         {level: (low, high)} (NaN when fewer than half of the resamples cross).
     """
-    import numpy as np
-
-    from flowstage_lib.analyze.core import reference_stats
-    from flowstage_lib.analyze.curves import QueryStats, bootstrap_crossings, query_stats
-    from flowstage_lib.analyze.stream import label_index, open_data
-    from flowstage_lib.tooling.cache import cached
-
     levels = tuple(float(v) for v in levels)
-    if n_boot < 2:
-        raise ValueError(f"n_boot must be >= 2, got {n_boot}")
+    if n_boot == 0:
+        raise ValueError("n_boot must be >= 2, got 0")
+    return _intervals(_conditional_curves(data, t, n_queries, seed, levels, n_boot), levels)
 
-    def compute() -> dict:
-        x = data.x.flatten(1).double().numpy()  # (N, D)
-        source = open_data(x)
-        _, index = label_index(data.y.numpy(), source.n)
-        mu, _, _ = reference_stats(source)
-        per = max(2, -(-n_queries // len(index.classes)))
-        grid = np.asarray(t, dtype=np.float64)
-        qs = QueryStats.concat(
-            [query_stats(source, grid, per, seed * 1_000_003 + int(c), mu, rows=index.rows(int(c)))
-             for c in index.classes]
-        )  # fmt: skip
-        res = bootstrap_crossings(grid, qs.top1, levels, n_boot, seed)
-        return {str(lv): [res[lv][1], res[lv][2]] for lv in levels}
 
-    params = {"data": data.x, "labels": data.y, "t": [float(v) for v in t], "n_queries": n_queries}
-    params.update(seed=seed, levels=list(levels), n_boot=n_boot)
-    blob = cached("transition_interval", params, compute)
-    return {lv: (float(blob[str(lv)][0]), float(blob[str(lv)][1])) for lv in levels}
+def _conditional_curves(data, t, n_queries: int, seed: int, levels: tuple, n_boot: int) -> dict:
+    """analyze_curves' class-conditional curve dict, after checking n_boot and ``levels``
+    (those that need an interval)."""
+    from flowstage_lib.experiments import curves
+
+    if isinstance(n_boot, bool) or not isinstance(n_boot, int) or n_boot == 1 or n_boot < 0:
+        raise ValueError(f"n_boot must be >= 2 (or 0: no intervals), got {n_boot!r}")
+    missing = [lv for lv in levels if lv not in curves.LEVELS]
+    if missing:
+        raise ValueError(
+            f"levels {missing}: intervals exist only at curves.LEVELS = {curves.LEVELS}"
+        )
+    if n_boot:
+        return curves.analyze_curves(data, t, n_queries, seed, n_boot=n_boot)
+    return curves.analyze_curves(data, t, n_queries, seed)
+
+
+def _intervals(curve: dict, levels: tuple) -> dict[float, tuple[float, float]]:
+    """{level: (low, high)} from an analyze_curves dict's crossings_ci."""
+    ci = {float(lv): (float(lo), float(hi)) for lv, _, lo, hi in curve["crossings_ci"]}
+    return {lv: ci[lv] for lv in levels}
 
 
 @dataclass

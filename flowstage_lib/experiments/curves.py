@@ -5,9 +5,11 @@
 - :func:`analyze_curves`: cached curves (MSE to x1 - x0, top-1 weight, entropy) of a real data
   set measured by :func:`flowstage_lib.analyze.analyze`, the function behind
   ``flowstage analyze`` (Sec. 3's real-data curves), with bootstrap intervals of the crossings.
-- :func:`curves_for`: the same through :func:`flowstage_lib.oracle.transition.stage_curves`
-  (Secs. 4 and 5's transition); :func:`synthetic_curves`: unit-Gaussian clouds (Figs. 2-3),
-  generated on a miss.
+  Also Secs. 4 and 5's transition and its interval (:func:`flowstage_lib.experiments._shared.
+  transition`: one call, same queries).
+- :func:`curves_for`: the same curves through
+  :func:`flowstage_lib.oracle.transition.stage_curves` (the in-memory oracle, on the profile's
+  device); :func:`synthetic_curves`: unit-Gaussian clouds (Figs. 2-3), generated on a miss.
 - :func:`crossings`: the times t_0.5, t_0.9, t_0.99 where the mean top-1 weight first reaches
   each level.
 
@@ -47,6 +49,14 @@ LEVELS = (0.5, 0.9, 0.99)  # the top-1 levels whose first crossings the book rep
 # own draws: e.g. for synthetic_gaussian(D=256) and 256 queries, stage_curves' noise x0 equals
 # the next training point exactly, and the posterior "collapses" at t ~ 0.03 instead of ~0.17.
 DATA_SEED_OFFSET = 3_000_017
+
+
+def _params(t: Sequence[float], n_queries: int, seed: int, data: ImageData | None, **extra):
+    """Cache parameters of a curve: the data's fingerprint (x and labels; None: the data are
+    generated from ``extra``), t, n_queries, seed and ``extra`` (conditioning, device, ...)."""
+    params = {} if data is None else {"data": data.x, "labels": data.y}
+    params.update(t=[float(v) for v in t], n_queries=n_queries, seed=seed, **extra)
+    return params
 
 
 def _curves(
@@ -95,15 +105,7 @@ def curves_for(
         a curve dict (see the module docstring), lists of length T = len(t).
     """
     device = default_device()
-    params = {
-        "data": data.x,
-        "labels": data.y,
-        "t": list(t),
-        "n_queries": n_queries,
-        "seed": seed,
-        "conditional": conditional,
-        "device": key_device(),
-    }
+    params = _params(t, n_queries, seed, data, conditional=conditional, device=key_device())
     return cached(
         "stage_curves", params, lambda: _curves(data, t, n_queries, seed, conditional, device)
     )
@@ -153,15 +155,7 @@ def analyze_curves(
         a curve dict (module docstring) with crossings_ci: the first crossings of the mean
         top-1 curve at :data:`LEVELS` with ``n_boot`` bootstrap intervals over the queries.
     """
-    params = {
-        "data": data.x,
-        "labels": data.y,
-        "t": list(t),
-        "n_queries": n_queries,
-        "seed": seed,
-        "conditional": conditional,
-        "n_boot": n_boot,
-    }
+    params = _params(t, n_queries, seed, data, conditional=conditional, n_boot=n_boot)
     return cached(
         "analyze_curves",
         params,
@@ -190,16 +184,9 @@ def synthetic_curves(
     if data_seed == seed:
         raise ValueError("data_seed must differ from seed: queries would reuse the data's draws")
     device = default_device()
-    params = {
-        "D": D,
-        "N": N,
-        "spread": spread,
-        "data_seed": data_seed,
-        "t": list(t),
-        "n_queries": n_queries,
-        "seed": seed,
-        "device": key_device(),
-    }
+    params = _params(
+        t, n_queries, seed, None, D=D, N=N, spread=spread, data_seed=data_seed, device=key_device()
+    )
 
     def compute() -> dict:
         data = synthetic_gaussian(D, N, num_classes=1, spread=spread, seed=data_seed)

@@ -9,13 +9,16 @@ For queries x_t (centred: x_t - alpha_t mu) and stored rows [x1_i - mu, ||x1_i -
 with logit_i = (alpha_t <x_t, x1_i> - alpha_t^2 ||x1_i||^2 / 2) / sigma_t^2 and
 gamma = softmax(logit), holding only a (B, chunk) logits buffer and O(B D) accumulators: a
 running offset m, the normaliser and weighted sum (one (B, D') accumulator), the running
-max / top-k and the entropy sum. The default chunk is sized from a memory budget that adapts to
-the device (:func:`default_chunk_bytes`).
+max / top-k and the entropy sum (:func:`online_softmax`). Queries on straight lines
+x_t = alpha_t x1_p + sigma_t x0_p (:func:`stream_pairs`) get their logits at all times from the
+2P inner products of the pairs, combined per time. The default chunk is sized from a memory
+budget that adapts to the device (:func:`default_chunk_bytes`).
 """
 
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from typing import NamedTuple
 
 import torch
@@ -29,7 +32,10 @@ __all__ = [
     "augmented_query",
     "chunk_rows",
     "default_chunk_bytes",
+    "online_softmax",
+    "pair_query",
     "stream",
+    "stream_pairs",
 ]
 
 CPU_CHUNK_BYTES = 64 * 2**20  # logits buffer budget (B x chunk) per streaming step on CPU
@@ -104,9 +110,7 @@ class _Running:
     """Accumulators of the online softmax over the rows seen so far, for b queries; every
     logit is held as l_i - m (m: the running offset)."""
 
-    def __init__(self, q: torch.Tensor, d: int, k: int):
-        b, width = q.shape
-        dt, dev = q.dtype, q.device
+    def __init__(self, b: int, width: int, d: int, k: int, dt: torch.dtype, dev: torch.device):
         self.d, self.k = d, k
         self.m = torch.zeros(b, dtype=dt, device=dev)  # offset: logits are l_i - m
         self.top = torch.full((b,), -math.inf, dtype=dt, device=dev)  # running max of l - m
@@ -163,40 +167,37 @@ class _Running:
         )
 
 
-def stream(
+def online_softmax(
     aug: torch.Tensor,
-    xc: torch.Tensor,
-    alpha: float | torch.Tensor,
-    sigma: float | torch.Tensor,
+    b: int,
+    logits: Callable[[torch.Tensor, torch.Tensor, torch.Tensor], None],
     lo: int,
     hi: int,
     chunk: int,
+    d: int,
     k: int = 1,
     entropy: bool = False,
     index: bool = False,
 ) -> StreamResult:
-    """One online-softmax pass over the stored rows [lo, hi) (Eq. 19 as attention).
+    """One online-softmax pass of b queries over the stored rows [lo, hi) (Eq. 19 as attention).
 
-    Per chunk of c rows: one matmul gives the shifted logits l_i - m (the bias
-    -alpha^2 ||x1_i||^2 / 2 sigma^2 and the running offset -m ride on the augmented
-    columns), a max, an in-place exp, and one matmul accumulates [sum p_i x1_i, ., sum p_i].
-    The offset m is moved (rescaling the accumulators) only on the first chunk and when a
-    chunk's logits exceed it by more than `_LAZY` (lazy rescaling), so p_i <= e^_LAZY never
-    overflows; the result is exact for any offset.
+    Per chunk of c rows X: ``logits(X, m, out)`` writes the shifted logits l_i - m into the
+    (b, c) buffer ``out`` (m: the (b,) running offset), then a max, an in-place exp, and one
+    matmul accumulates [sum p_i x1_i, ., sum p_i]. The offset m is moved (rescaling the
+    accumulators) only on the first chunk and when a chunk's logits exceed it by more than
+    `_LAZY` (lazy rescaling), so p_i <= e^_LAZY never overflows; the result is exact for any
+    offset.
 
     Args:
         aug: (N, D') stored rows [x1_i - mu, ||x1_i - mu||^2, 1, 0...], compute dtype.
-        xc: centred queries x_t - alpha_t mu, (b, D) compute dtype, on aug's device.
-        alpha, sigma: floats or (b,) float64 schedule values.
+        b: number of queries; d: D (the data columns of ``aug``).
         chunk: rows per step (see :func:`chunk_rows`).
         k: running top-k size (k = 1 uses the argmax of the max reduction).
         entropy: also accumulate the posterior entropy.
         index: also track the argmax (top-1 position).
     """
-    b, d = xc.shape
     dt, dev = aug.dtype, aug.device
-    q = augmented_query(xc, alpha, sigma, aug.shape[1])  # (b, D')
-    run = _Running(q, d, k)
+    run = _Running(b, aug.shape[1], d, k, dt, dev)
     n = min(chunk, hi - lo)
     buf = torch.empty(b * n, dtype=dt, device=dev)
     buf2 = torch.empty(b * n, dtype=dt, device=dev) if entropy else None
@@ -206,9 +207,8 @@ def stream(
         e = min(s + n, hi)
         c = e - s
         X = aug[s:e]  # (c, D')
-        q[:, d + 1] = -run.m  # times the column of ones
         logit = buf[: b * c].view(b, c)  # (b, c) l_i - m
-        torch.mm(q, X.T, out=logit)
+        logits(X, run.m, logit)
         cmax = run.observe(logit, s, index)
         # Move the offset where needed (first chunk: to the chunk max, everywhere).
         shift = cmax if s == lo else torch.where(cmax > _LAZY, cmax, torch.zeros_like(cmax))
@@ -226,3 +226,98 @@ def stream(
             p = logit.exp_()  # (b, c) unnormalised weights, <= e^_LAZY
         run.acc.addmm_(p, X)  # (b, D')
     return run.result(entropy)
+
+
+def stream(
+    aug: torch.Tensor,
+    xc: torch.Tensor,
+    alpha: float | torch.Tensor,
+    sigma: float | torch.Tensor,
+    lo: int,
+    hi: int,
+    chunk: int,
+    k: int = 1,
+    entropy: bool = False,
+    index: bool = False,
+) -> StreamResult:
+    """`online_softmax` of arbitrary queries x_t: per chunk one matmul gives the shifted
+    logits l_i - m (the bias -alpha^2 ||x1_i||^2 / 2 sigma^2 and the running offset -m ride on
+    the augmented columns).
+
+    Args:
+        aug: (N, D') stored rows [x1_i - mu, ||x1_i - mu||^2, 1, 0...], compute dtype.
+        xc: centred queries x_t - alpha_t mu, (b, D) compute dtype, on aug's device.
+        alpha, sigma: floats or (b,) float64 schedule values.
+        lo, hi, chunk, k, entropy, index: as in :func:`online_softmax`.
+    """
+    b, d = xc.shape
+    q = augmented_query(xc, alpha, sigma, aug.shape[1])  # (b, D')
+
+    def logits(X, m, out):
+        q[:, d + 1] = -m  # times the column of ones
+        torch.mm(q, X.T, out=out)
+
+    return online_softmax(aug, b, logits, lo, hi, chunk, d, k, entropy, index)
+
+
+def pair_query(x1c: torch.Tensor, x0: torch.Tensor, width: int) -> torch.Tensor:
+    """(2P, D') rows [x1_p - mu, -1/2, 0, ...] then [x0_p, 0, 0, ...]: their products with a
+    stored row [x1_i - mu, ||x1_i - mu||^2, 1, 0...] are <x1_p - mu, x1_i - mu> -
+    ||x1_i - mu||^2 / 2 and <x0_p, x1_i - mu> (:func:`stream_pairs`).
+
+    Args:
+        x1c: (P, D) x1_p - mu; x0: (P, D) noise; compute dtype. width: D'.
+    """
+    p, d = x1c.shape
+    q = torch.zeros(2 * p, width, dtype=x1c.dtype, device=x1c.device)  # (2P, D')
+    q[:p, :d] = x1c
+    q[:p, d] = -0.5
+    q[p:, :d] = x0
+    return q
+
+
+def stream_pairs(
+    aug: torch.Tensor,
+    x1c: torch.Tensor,
+    x0: torch.Tensor,
+    owner: torch.Tensor,
+    ratio: torch.Tensor,
+    lo: int,
+    hi: int,
+    chunk: int,
+    k: int = 1,
+    entropy: bool = False,
+    index: bool = False,
+) -> StreamResult:
+    """`online_softmax` of queries on straight lines, x_t - alpha_t mu = alpha_t (x1_p - mu) +
+    sigma_t x0_p, from the 2P inner products of the pairs instead of one per query row.
+
+    With r_i = x1_i - mu and rho = alpha_t / sigma_t, the logit (:func:`augmented_query`)
+    alpha_t / sigma_t^2 <x_t - alpha_t mu, r_i> - alpha_t^2 ||r_i||^2 / (2 sigma_t^2) is
+    rho^2 (<x1_p - mu, r_i> - ||r_i||^2 / 2) + rho <x0_p, r_i>: per chunk one (2P, D') x
+    (D', c) matmul (:func:`pair_query`; the bias rides on its -1/2 column) and O(b c) to
+    combine, instead of a (b, D') x (D', c) matmul. Each inner product is rounded once in the
+    compute dtype, as in :func:`stream`, and rho, rho^2 are formed in float64, so the logits
+    carry rounding errors of the same size as :func:`stream`'s.
+
+    Args:
+        aug: (N, D') stored rows, compute dtype.
+        x1c: (P, D) x1_p - mu; x0: (P, D) the pairs' noise; compute dtype, on aug's device.
+        owner: (b,) int64 pair of each query row, in [0, P).
+        ratio: (b,) float64 alpha_t / sigma_t of each query row.
+        lo, hi, chunk, k, entropy, index: as in :func:`online_softmax`.
+    """
+    p, d = x1c.shape
+    b = owner.shape[0]
+    pq = pair_query(x1c, x0, aug.shape[1])  # (2P, D')
+    rho = ratio.to(aug.dtype).unsqueeze(1)  # (b, 1)
+    rho2 = ratio.square().to(aug.dtype).unsqueeze(1)  # (b, 1), squared in float64
+
+    def logits(X, m, out):
+        g = torch.mm(pq, X.T)  # (2P, c): [<x1_p - mu, r_i> - ||r_i||^2 / 2; <x0_p, r_i>]
+        torch.index_select(g[:p], 0, owner, out=out)
+        out.mul_(rho2)
+        out.addcmul_(g[p:].index_select(0, owner), rho)
+        out.sub_(m.unsqueeze(1))
+
+    return online_softmax(aug, b, logits, lo, hi, chunk, d, k, entropy, index)

@@ -51,6 +51,7 @@ from flowstage_lib.oracle.kernel import (
     chunk_rows,
     default_chunk_bytes,
     stream,
+    stream_pairs,
 )
 from flowstage_lib.oracle.store import augmented_rows, sort_by_label
 from flowstage_lib.path import AffinePath
@@ -173,6 +174,28 @@ class OracleVelocity:
         """
         chunk = self._chunk(xc.shape[0])
         return stream(self._aug, xc, alpha, sigma, lo, hi, chunk, k, entropy, index)
+
+    def _stream_pairs(
+        self,
+        x1c: torch.Tensor,
+        x0: torch.Tensor,
+        owner: torch.Tensor,
+        ratio: torch.Tensor,
+        lo: int,
+        hi: int,
+        k: int = 1,
+        entropy: bool = False,
+        index: bool = False,
+    ) -> StreamResult:
+        """:meth:`_stream` of queries alpha_t (x1_p - mu) + sigma_t x0_p from the P pairs'
+        inner products (:func:`.kernel.stream_pairs`).
+
+        Args:
+            x1c: (P, D) x1_p - mu; x0: (P, D); compute dtype. owner: (b,) int64 pair of each
+                query row; ratio: (b,) float64 alpha_t / sigma_t.
+        """
+        chunk = self._chunk(owner.shape[0])
+        return stream_pairs(self._aug, x1c, x0, owner, ratio, lo, hi, chunk, k, entropy, index)
 
     def _groups(
         self, yy: torch.Tensor | None, b: int

@@ -1,4 +1,5 @@
-"""The transition's bootstrap interval over oracle queries (issue 13, item 3)."""
+"""The transition's bootstrap interval over oracle queries (issue 13, item 3): point and
+interval from one analyze_curves call, the same queries (issue 16)."""
 
 import math
 
@@ -6,6 +7,7 @@ import numpy as np
 import pytest
 
 from flowstage_lib.data import synthetic_gaussian
+from flowstage_lib.experiments import curves
 from flowstage_lib.experiments._shared import transition, transition_interval
 from flowstage_lib.experiments.curves import t_grid
 
@@ -52,9 +54,42 @@ def test_transition_carries_the_interval_and_is_cached(tmp_cache):
     tr = transition(data, 32, 0, 6, 6, n_boot=50)
     low, high = tr.t09_interval
     assert low <= high and math.isfinite(tr.t09)
-    assert any(tmp_cache.rglob("*transition_interval*"))
+    assert len(list((tmp_cache / "analyze_curves").iterdir())) == 1
     assert transition(data, 32, 0, 6, 6, n_boot=50).intervals == tr.intervals
     with pytest.raises(ValueError, match="no intervals"):
         _ = transition(data, 32, 0, 6, 6).t09_interval
+    for bad in (1, 0, -3):
+        with pytest.raises(ValueError, match="n_boot"):
+            transition_interval(data, t_grid(6, 6), 32, 0, n_boot=bad)
     with pytest.raises(ValueError, match="n_boot"):
-        transition_interval(data, t_grid(6, 6), 32, 0, n_boot=1)
+        transition(data, 32, 0, 6, 6, n_boot=1)
+    with pytest.raises(ValueError, match="levels"):
+        transition(data, 32, 0, 6, 6, levels=(0.8,), n_boot=50)
+    assert transition(data, 32, 0, 6, 6, levels=(0.8,)).crossings[0.8] <= tr.t09  # no interval
+
+
+def test_point_and_interval_come_from_the_same_queries(monkeypatch):
+    # one analyze run gives both: the point is the crossing of its queries' mean top-1 curve,
+    # the interval the bootstrap over those queries; so the point lies inside its interval
+    data = synthetic_gaussian(D=64, N_per_class=40, num_classes=2, seed=0)
+    runs = []
+    real = curves._analyze_curves
+
+    def spy(*a, **k):
+        runs.append(a)
+        return real(*a, **k)
+
+    monkeypatch.setattr(curves, "_analyze_curves", spy)
+    tr = transition(data, 32, 0, 6, 6, n_boot=50)
+    assert len(runs) == 1  # point and interval: one oracle run
+    ref = curves.analyze_curves(data, t_grid(6, 6), 32, 0, n_boot=50)
+    assert len(runs) == 1 and tr.top1 == ref["top1"] and tr.t == ref["t"]
+    for lv, t_lv, lo, hi in ref["crossings_ci"]:
+        assert tr.crossings[lv] == pytest.approx(t_lv, nan_ok=True)
+        assert tr.intervals[lv] == pytest.approx((lo, hi), nan_ok=True)
+    low, high = tr.t09_interval
+    assert low <= tr.t09 <= high
+    assert transition_interval(data, t_grid(6, 6), 32, 0, (0.9,), n_boot=50) == {
+        0.9: tr.t09_interval
+    }
+    assert len(runs) == 1
