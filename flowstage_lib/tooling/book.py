@@ -127,6 +127,8 @@ _TIMES = {  # times / fractions of the flow in [0, 1]
     "resume_times", "table1_splits",
 }  # fmt: skip
 _POSITIVE = {"h_rel", "tol", "spreads", "shifts", "cfg_scale"}  # floats > 0
+_OPEN_TIMES = {"calibration_target_t"}  # times in (0, 1), ends excluded
+_CHOICES = {"setting": ("calibrated", "native")}  # strings from a fixed set
 _NON_NEGATIVE_INT = {"seed"}
 _KIND = {bool: "a bool (true / false)", int: "an integer", float: "a number", str: "a string"}
 
@@ -154,6 +156,10 @@ def _value_problem(name: str, value: Any, example: Any) -> str | None:
         return "a finite number"
     if name in _TIMES and not 0.0 <= value <= 1.0:
         return "a time in [0, 1]"
+    if name in _OPEN_TIMES and not 0.0 < value < 1.0:
+        return "a time in (0, 1)"
+    if name in _CHOICES and value not in _CHOICES[name]:
+        return "one of " + ", ".join(repr(c) for c in _CHOICES[name])
     if name in _POSITIVE and not value > 0:
         return "a number > 0"
     if kind is int and name in _NON_NEGATIVE_INT and value < 0:
@@ -166,7 +172,8 @@ def _value_problem(name: str, value: Any, example: Any) -> str | None:
 def check_overrides(section: str, profile: str, overrides: dict[str, Any]) -> None:
     """Check ``-p NAME VALUE`` overrides against the profiles before anything runs: the type
     of the profile's value (an int is fine where a float is expected; lists element-wise),
-    counts >= 1, seeds >= 0, times in [0, 1], scales > 0. ``None`` (take the profile's value)
+    counts >= 1, seeds >= 0, times in [0, 1] (``calibration_target_t`` in (0, 1)), scales > 0,
+    ``setting`` one of calibrated / native. ``None`` (take the profile's value)
     is always fine; ``profile`` is not a parameter (``--profile`` chooses it).
 
     Raises:

@@ -7,7 +7,9 @@ from __future__ import annotations
 import numpy as np
 
 from flowstage_lib.data import default_device, heldout_images
+from flowstage_lib.experiments.calibration import calibrated_scale, setting_scale
 from flowstage_lib.experiments.sample_sets import export_sample_sets
+from flowstage_lib.experiments.sec4_stages._common import oracle_for, scaled
 from flowstage_lib.experiments.sec4_stages.figure4_intermediate import intermediate_predictions
 from flowstage_lib.experiments.sec4_stages.figure5_13_mixed import mixed_sampling
 from flowstage_lib.experiments.sec4_stages.figure6_refinement import refinement, refinement_size
@@ -19,7 +21,6 @@ from flowstage_lib.experiments.sec4_stages.table1_stage_swap import (
     table1_pairs,
     table1_sample_rows,
 )
-from flowstage_lib.oracle import OracleVelocity
 from flowstage_lib.tooling.progress import stage
 from flowstage_lib.training.zoo import ZOO_PRESETS
 
@@ -33,18 +34,21 @@ def compute(P) -> None:
     preset = ZOO_PRESETS[P.profile]
     cfg = float(P.cfg_scale if P.cfg_scale is not None else preset.cfg_scale)
     main = preset.main_size
-    with stage("models (train or load)"):
-        M = load_models(P.profile, P.sizes, main, P.long_budget, P.table1_models)
     with stage("classifier and judges (train or load)"):
         ev, panel = load_scorers(P.profile, P.n_boot, P.seed)
     train, clf = ev.train, ev.classifier
+    with stage("calibration (data scale k from the oracle's top-1 crossing)"):
+        calibrated_scale(P, train)
+        k = setting_scale(P, train)  # None in the native setting
+    with stage("models (train or load)"):
+        M = load_models(P.profile, P.sizes, main, P.long_budget, P.table1_models, k)
     held, _ = heldout_images("mnist5k")
-    with stage("transition (oracle top-1 curve, bootstrap interval)"):
-        transition(train, P.n_queries, P.seed, n_boot=P.n_boot)
+    with stage("transition (oracle top-1 curve on the models' data, bootstrap interval)"):
+        transition(scaled(M[main], train), P.n_queries, P.seed, n_boot=P.n_boot)
     with stage("Fig. 4 (intermediate predictions)"):
         intermediate_predictions(M[main], clf, P.n_layout, cfg, P.n_steps, P.seed)
     switches = sorted({float(s) for s in P.fig13_switches} | {float(s) for s in P.fig5_switches})
-    oracle = OracleVelocity(train.x, labels=train.y, device=default_device())
+    oracle = oracle_for(M[main], train, default_device())  # on k x1
     with stage("Figs. 5 / 13 (mixed sampling)"):
         for ts in switches:
             mixed_sampling(M[main], train, clf, ts, P.n_mem, cfg, P.n_steps, P.seed, oracle=oracle)
@@ -53,7 +57,7 @@ def compute(P) -> None:
         refinement(M[main], held, train, clf, P.resume_times, n_refine, cfg, P.n_steps, P.seed)
     tg = np.linspace(0.0, 0.98, P.loss_t_points)
     dev = next(M[main].model.parameters()).device
-    oracle_m = OracleVelocity(train.x, labels=train.y, device=dev)
+    oracle_m = oracle_for(M[main], train, dev)
     with stage("Fig. 7 (loss per t)"):
         for r in M.values():
             loss_curve(r, train, tg, P.n_loss, P.seed, oracle=oracle_m)

@@ -20,7 +20,7 @@ from flowstage_lib.experiments._shared import (
     to_u8,
 )
 from flowstage_lib.experiments.sec4_stages import distances as dist
-from flowstage_lib.experiments.sec4_stages._common import velocity
+from flowstage_lib.experiments.sec4_stages._common import to_pixels, velocity
 from flowstage_lib.metrics import FeatureClassifier, bootstrap_mean_ci
 from flowstage_lib.oracle.transition import first_crossing
 from flowstage_lib.solver import sample
@@ -61,7 +61,8 @@ def intermediate_predictions(
 ) -> dict:
     """Intermediate predictions along Euler sampling (Fig. 4 / 15) and their distance to the
     final sample, per t. Labels are class-balanced (0, 1, ..., K-1, 0, ...); noise from
-    ``seed``. Cached.
+    ``seed``. A calibrated model's predictions and samples (k-space) are divided by k
+    before anything measures them. Cached.
 
     Returns:
         dict with ``t`` (T,) float64 (the Euler times 0, 1/n_steps, ...); ``x1_hat``
@@ -89,9 +90,10 @@ def intermediate_predictions(
         y = balanced_labels(n, K)
         fn = velocity(result, cfg_scale)
         r = sample(fn, n, shape, y=y, n_steps=n_steps, seed=seed, record=True)
-        x1 = r.x1.clamp(-1, 1)  # (n, *shape)
-        d = _distances_to_final(classifier, r.x1_hat, x1)
-        out = {"t": r.t, "x1_hat": to_u8(r.x1_hat), "x1": to_u8(x1), "y": y, **d}
+        x1_hat = to_pixels(result, r.x1_hat)  # (T, n, *shape): k-space / k
+        x1 = to_pixels(result, r.x1).clamp(-1, 1)  # (n, *shape)
+        d = _distances_to_final(classifier, x1_hat, x1)
+        out = {"t": r.t, "x1_hat": to_u8(x1_hat), "x1": to_u8(x1), "y": y, **d}
         return {**out, "seconds": time.time() - t0}
 
     return cache.cached("sec4_intermediate", params, compute)

@@ -20,7 +20,7 @@ from flowstage_lib.experiments._shared import (
     from_u8,
     to_u8,
 )
-from flowstage_lib.experiments.sec4_stages._common import velocity
+from flowstage_lib.experiments.sec4_stages._common import oracle_for, to_pixels, velocity
 from flowstage_lib.experiments.sec4_stages.distances import thumbnails
 from flowstage_lib.metrics import (
     FeatureClassifier,
@@ -68,7 +68,9 @@ def mixed_sampling(
 
     The noise depends only on ``seed``: sample i starts from the same x0 for every t_switch,
     so a row of Fig. 5 follows one noise. t_switch = 0 is the pure model, 1 the pure oracle.
-    Cached.
+    ``train`` is in pixels; for a calibrated model (trained on k x1) the oracle runs on k x1
+    (``oracle``, if given, is checked for that: :func:`._common.oracle_for`) and the samples
+    are divided by k before the memorization test. Cached.
 
     Returns:
         dict with ``x`` (n, *shape) uint8, ``y`` (n,), the
@@ -91,14 +93,11 @@ def mixed_sampling(
 
     def compute() -> dict:
         t0 = time.time()
-        orc = (
-            oracle
-            if oracle is not None
-            else OracleVelocity(train.x, labels=train.y, device=default_device())
-        )
+        orc = oracle_for(result, train, default_device(), check=oracle)  # on k x1
         fn = MixedVelocity(orc, velocity(result, cfg_scale), float(t_switch))
         y = balanced_labels(n, K)
-        x = sample(fn, n, shape, y=y, n_steps=n_steps, seed=seed).x1.clamp(-1, 1)
+        x = sample(fn, n, shape, y=y, n_steps=n_steps, seed=seed).x1
+        x = to_pixels(result, x).clamp(-1, 1)  # (n, *shape) pixels
         mem = memorization(x, train.x, classifier)
         fields = ("nn_index", "d1", "d2", "memorized", "feat_dist", "structural")
         out = {"x": to_u8(x), "y": y, **{k: getattr(mem, k) for k in fields}}

@@ -16,7 +16,7 @@ from flowstage_lib.experiments import criteria
 from flowstage_lib.experiments._models import model_id, module_fingerprint
 from flowstage_lib.experiments._shared import Comparison, balanced_labels, from_u8, to_u8
 from flowstage_lib.experiments.sec4_stages import distances as dist
-from flowstage_lib.experiments.sec4_stages._common import velocity
+from flowstage_lib.experiments.sec4_stages._common import to_model_space, to_pixels, velocity
 from flowstage_lib.metrics import FeatureClassifier, bootstrap_mean_ci, memorization
 from flowstage_lib.oracle.transition import first_crossing
 from flowstage_lib.solver import renoise_and_resume
@@ -69,11 +69,13 @@ def _resume_all(result, classifier, src, y, train, ts, cfg_scale, n_steps, seed)
     distances to the source, class agreement and memorization: (R, n) each, x (R, n, ...)."""
     m_src, f_src = dist.feature_maps(classifier, src), dist.features(classifier, src)
     fn = velocity(result, cfg_scale)
+    src_k = to_model_space(result, src)  # k x1: the model's space (calibrated setting)
     acc: dict[str, list] = {}
     for t in ts:
         steps = max(1, round(n_steps * (1 - t)))  # the step size of an n_steps sampler
         g = torch.Generator().manual_seed(seed)
-        x = renoise_and_resume(fn, src, t, steps, generator=g, y=y).clamp(-1, 1)
+        x = renoise_and_resume(fn, src_k, t, steps, generator=g, y=y)
+        x = to_pixels(result, x).clamp(-1, 1)  # (n, *shape) pixels
         row = {"x": to_u8(x), **_to_source(classifier, x, src, m_src, f_src)}
         row["agree"] = dist.predict(classifier, x) == y
         row["memorized"] = memorization(x, train.x).memorized
@@ -120,7 +122,8 @@ def refinement(
     x_t = t x1 + (1 - t) eps with the same eps for every t_resume and integrated to t = 1 with
     round(n_steps (1 - t_resume)) Euler steps, conditioned on their label. The reference scale
     is the distance between the source and another unseen image of its class (``baseline_*``).
-    Cached.
+    A calibrated model (trained on k x1) re-noises k x1 and its results are divided by k
+    before they are measured. Cached.
 
     Returns:
         dict with ``t_resume`` (R,), ``source`` (n, *shape) uint8, ``y`` (n,), ``x``

@@ -14,6 +14,7 @@ from flowstage_lib.data import ImageData
 from flowstage_lib.experiments import criteria
 from flowstage_lib.experiments._models import model_id
 from flowstage_lib.experiments._shared import Comparison
+from flowstage_lib.experiments.sec4_stages._common import oracle_for, scaled
 from flowstage_lib.oracle import OracleVelocity
 from flowstage_lib.tooling import cache
 
@@ -32,7 +33,10 @@ def loss_curve(
     7b), on the same n pairs at every t (:func:`flowstage_lib.training.oracle_loss_per_t`).
 
     The gap ``cfm - oracle`` estimates E||u* - (x1 - x0)||^2, which does not depend on the
-    model (the cross term vanishes because u* = E[x1 - x0 | x_t]). Cached per model.
+    model (the cross term vanishes because u* = E[x1 - x0 | x_t]). ``data`` is in pixels; a
+    calibrated model (trained on k x1) is evaluated on k x1 against the oracle of k x1
+    (``oracle``, if given, is checked for that), so its losses are in k-space velocity units,
+    the units it was trained in. Cached per model.
 
     Returns:
         dict of lists ``t``, ``oracle``, ``cfm`` (T,) and ``seconds``.
@@ -46,8 +50,8 @@ def loss_curve(
     def compute() -> dict:
         t0 = time.time()
         dev = next(result.model.parameters()).device
-        orc = oracle if oracle is not None else OracleVelocity(data.x, labels=data.y, device=dev)
-        c = oracle_loss_per_t(result.model, data, ts, n=n, seed=seed, oracle=orc)
+        orc = oracle_for(result, data, dev, check=oracle)  # on k x1
+        c = oracle_loss_per_t(result.model, scaled(result, data), ts, n=n, seed=seed, oracle=orc)
         out = {"t": c.t.tolist(), "oracle": c.oracle.tolist(), "cfm": c.cfm.tolist()}
         return {**out, "seconds": time.time() - t0}
 

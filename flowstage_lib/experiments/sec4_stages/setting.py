@@ -13,15 +13,25 @@ __all__ = ["load_models", "load_scorers", "models_table", "classifier_note", "mo
 
 
 def load_models(
-    profile: str, sizes: Sequence[str], main: str, long_budget: int, table1_models: Sequence[str]
+    profile: str,
+    sizes: Sequence[str],
+    main: str,
+    long_budget: int,
+    table1_models: Sequence[str],
+    data_scale: float | None = None,
 ) -> dict:
     """{name: TrainResult}: every size of Fig. 7b (budget 1), ``"<main> x<long_budget>"``
-    (the longer run of Fig. 7b) and Table 1's models, from the shared zoo."""
-    ms = {s: get_model(profile, s, progress=False) for s in sizes}
-    ms[f"{main} x{long_budget}"] = get_model(profile, main, budget=long_budget, progress=False)
+    (the longer run of Fig. 7b) and Table 1's models, from the shared zoo.
+
+    ``data_scale``: None (the native setting: trained on x1) or k (the calibrated setting:
+    trained and sampled on k x1, preconditioned; :func:`~flowstage_lib.experiments.
+    calibration.setting_scale`). Every model of the section shares it."""
+    kw = dict(progress=False, data_scale=data_scale)
+    ms = {s: get_model(profile, s, **kw) for s in sizes}
+    ms[f"{main} x{long_budget}"] = get_model(profile, main, budget=long_budget, **kw)
     for s in table1_models:
         if s not in ms:
-            ms[s] = get_model(profile, s, progress=False)
+            ms[s] = get_model(profile, s, **kw)
     return ms
 
 
@@ -37,7 +47,7 @@ def load_scorers(profile: str, n_boot: int, seed: int) -> tuple:
 
 
 def models_table(models: dict) -> pd.DataFrame:
-    """One row per model: size, parameters, steps, batch, training time, cache key."""
+    """One row per model: size, parameters, steps, batch, data scale k, training time, key."""
     return pd.DataFrame(
         [
             {
@@ -46,6 +56,7 @@ def models_table(models: dict) -> pd.DataFrame:
                 "parameters (M)": count_params(r.model) / 1e6,
                 "steps": r.cfg.steps,
                 "batch": r.cfg.batch_size,
+                "data scale k": r.spec.data_scale,
                 "training time (s)": r.seconds,
                 "cache key": r.key,
             }

@@ -18,6 +18,7 @@ from flowstage_lib.data import default_device
 from flowstage_lib.experiments import criteria, paper
 from flowstage_lib.experiments._models import model_id
 from flowstage_lib.experiments._shared import Comparison, balanced_labels, from_u8, to_u8
+from flowstage_lib.experiments.sec4_stages._common import data_scale, to_pixels
 from flowstage_lib.metrics.judge.panel import agreement, ranks
 from flowstage_lib.path import stagewise_grid
 from flowstage_lib.solver import ModelVelocity, euler_sample, sample
@@ -55,8 +56,9 @@ def stage_swap_samples(
 
     Every row starts from the same noise (``seed``): rows are paired. Rows that share a stage-1
     model and a split share its stage-1 trajectory, integrated once (the same Euler updates as
-    :class:`~flowstage_lib.solver.StageSwapVelocity` over the whole grid). Cached (uint8) per
-    row.
+    :class:`~flowstage_lib.solver.StageSwapVelocity` over the whole grid). Calibrated models
+    (all of one data scale k) sample in k-space; the samples are divided by k before they are
+    stored and scored. Cached (uint8) per row.
 
     Args:
         models: name -> TrainResult; pairs: (stage-1 name, stage-2 name);
@@ -66,6 +68,12 @@ def stage_swap_samples(
     Returns:
         {(split, a, b): {"x": (n, *shape) uint8, "y": (n,), "seconds"}}.
     """
+    for a, b in pairs:  # one trajectory: both models in the same space (checked before caching)
+        if data_scale(models[a]) != data_scale(models[b]):
+            raise ValueError(
+                f"Table 1: models {a!r} and {b!r} have data scales {data_scale(models[a]):g} and "
+                f"{data_scale(models[b]):g}; a stage swap needs one space"
+            )
     out = {}
     memo: dict[tuple[str, float], torch.Tensor] = {}  # (stage-1 name, split) -> x at split
     for split in splits:
@@ -106,7 +114,8 @@ def _swap_samples(models, a, b, split, n1, n2, n, seed, batch_size, memo) -> dic
         ).x1.cpu()
         for i in range(0, n, batch_size)
     ]
-    return {"x": to_u8(torch.cat(parts)), "y": y, "seconds": time.time() - t0}
+    x = to_pixels(rb, torch.cat(parts))  # (n, *shape): k-space / k, before any judge
+    return {"x": to_u8(x), "y": y, "seconds": time.time() - t0}
 
 
 def table1_pairs(weak: str, strong: str) -> list[tuple[str, str]]:
