@@ -10,10 +10,18 @@
 - :mod:`.latent_study`, :mod:`.figure9_12_latent`: Figs. 9 and 12 (latent spaces).
 - :mod:`.figure10_oracle_target`: Fig. 10 (oracle target, App. B).
 - :mod:`.setting`, :mod:`.closing`: the chapter's opening and closing; :mod:`.plots`: figures.
+
+The main setting is Section 4's *calibrated* one (issue 14; profile ``setting: calibrated``):
+every model trains and samples on k x1 with Section 4's k (:func:`.setting.calibrated_setting`;
+each latent space calibrated on its own latents, :func:`.figure9_12_latent.calibrate_spaces`),
+and every sample is divided by k (then decoded) before a judge sees it. There Table 2's column
+"steps in [0, 0.2]", Table 3's intervals (:func:`.setting.placement_factor`) and Fig. 8a's
+t = 0.4 are the paper's own times.
 """
 
 from flowstage_lib.experiments._models import model_id
 from flowstage_lib.experiments._shared import summary, transition
+from flowstage_lib.experiments.calibration import calibration_glue, calibration_table
 from flowstage_lib.experiments.sec5_practices.closing import (
     all_claims,
     closing,
@@ -34,6 +42,7 @@ from flowstage_lib.experiments.sec5_practices.figure9_12_latent import (
     SPACES,
     Figure9_12,
     build_spaces,
+    calibrate_spaces,
     fd_curves,
     figure9_12,
     figure9_12_comparison,
@@ -86,7 +95,13 @@ from flowstage_lib.experiments.sec5_practices.scoring import (
     score_sampler,
     show_judged,
 )
-from flowstage_lib.experiments.sec5_practices.setting import setting_table
+from flowstage_lib.experiments.sec5_practices.setting import (
+    Setting5,
+    calibrated_setting,
+    calibration_inputs,
+    placement_factor,
+    setting_table,
+)
 from flowstage_lib.experiments.sec5_practices.table2_shift import (
     Table2,
     label2,
@@ -99,6 +114,7 @@ from flowstage_lib.experiments.sec5_practices.table2_shift import (
 from flowstage_lib.experiments.sec5_practices.table3_cfg_interval import (
     Table3,
     n_start0,
+    placement_text,
     spearman,
     table3,
     table3_absolute_table,
@@ -113,6 +129,8 @@ __all__ = [
     "model_id",
     "transition",
     "summary",
+    "calibration_glue",
+    "calibration_table",
     "step_share",
     "snr_factor",
     "place_interval",
@@ -132,6 +150,10 @@ __all__ = [
     "sample_images",
     "border_rms",
     "setting_table",
+    "Setting5",
+    "calibration_inputs",
+    "calibrated_setting",
+    "placement_factor",
     "table2_rows",
     "Table2",
     "table2",
@@ -149,6 +171,7 @@ __all__ = [
     "table3_export",
     "table3_samples",
     "n_start0",
+    "placement_text",
     "velocity_profile",
     "peak_time",
     "rise_time",
@@ -171,6 +194,7 @@ __all__ = [
     "share_lower",
     "SPACES",
     "build_spaces",
+    "calibrate_spaces",
     "study_models",
     "space_transitions",
     "latent_table",
