@@ -160,3 +160,38 @@ def test_why_text_says_where_table3_ran():
     assert "paper's own intervals" in sec5.why_text(*args, placement=1.0)
     assert "moved to our transition" in sec5.why_text(*args, placement=2.0)
     assert "moved to our transition" in sec5.why_text(*args)
+
+
+def _panel(data):
+    from flowstage_lib.metrics.judge import Judge, JudgeConfig
+    from flowstage_lib.metrics.judge.networks import PoolJudge, VGGJudge
+    from flowstage_lib.metrics.judge.panel import Panel
+    from flowstage_lib.metrics.judge.scores import knn_radii
+
+    torch.manual_seed(0)
+    judges = []
+    nets = (("A", VGGJudge(1, K, width=2)), ("B", PoolJudge(1, K, 2, fc=8, image_size=(8, 8))))
+    for name, net in nets:
+        net = net.eval()
+        ref = net.features(data.x).detach()
+        judges.append(Judge(name, net, JudgeConfig(), None, ref, knn_radii(ref, 3), "t", K))
+    return Panel(tuple(judges), n_boot=8, seed=0)
+
+
+def test_table2_clock_check_contrasts_both_clocks():
+    data, native, calib = _data(), _result(k=1.0, key="toy-native"), _result()
+    panel = _panel(data)
+    c = sec5.table2_clock_check(native, calib, panel, [2.0, 1.0, 0.5], n=12, n_steps=4, seed=0)
+    assert c.k == KS and set(c.verdicts) == {"native", "calibrated"}
+    assert all(set(v) == {"A", "B", "both"} for v in c.verdicts.values())
+    for s in c.shifts:
+        d = c.between[s]["A"]["fd"]
+        assert d["delta"] == pytest.approx(d["a"] - d["b"])
+        assert d["a"] == pytest.approx(c.scores["native"][s]["A"]["fd"], rel=1e-4)
+    tab = sec5.clock_check_table(c)
+    assert len(tab) == 4 and tab.row.iloc[-1] == "Table 2 verdict"
+    assert ("agree" if c.agree() else "differ") in sec5.clock_check_text(c)
+    assert sec5.table2_clock_check(native, native, panel, [1.0], 12, 4, 0) is None
+    assert "native" in sec5.clock_check_text(None)
+    with pytest.raises(ValueError, match="s = 1.0"):
+        sec5.table2_clock_check(native, calib, panel, [2.0], 12, 4, 0)

@@ -3,7 +3,8 @@
 - :mod:`.grids`: where a grid's steps go; moving CFG intervals to our transition.
 - :mod:`.scoring`: cached sample sets scored by both judges (FD, accuracy, KID, precision /
   recall, with intervals) and paired differences between rows.
-- :mod:`.table2_shift`: Table 2 (timestep shift); :mod:`.grids`: Fig. 11's step shares.
+- :mod:`.table2_shift`: Table 2 (timestep shift); :mod:`.grids`: Fig. 11's step shares;
+  :mod:`.clock_contrast`: Table 2 with the native model on the mapped grid (issue 14 item 5).
 - :mod:`.table3_cfg_interval`: Table 3 (CFG interval), pre-registered relative placement
   (verdicts) and the absolute one (contrast).
 - :mod:`.figure8_velocity`: Fig. 8 (velocity norm, conditional / unconditional divergence).
@@ -22,6 +23,13 @@ t = 0.4 are the paper's own times.
 from flowstage_lib.experiments._models import model_id
 from flowstage_lib.experiments._shared import summary, transition
 from flowstage_lib.experiments.calibration import calibration_glue, calibration_table
+from flowstage_lib.experiments.sec5_practices.clock_contrast import (
+    ClockContrast,
+    clock_check_table,
+    clock_check_text,
+    show_clock_check,
+    table2_clock_check,
+)
 from flowstage_lib.experiments.sec5_practices.closing import (
     all_claims,
     closing,
@@ -145,6 +153,11 @@ __all__ = [
     "ranking",
     "show_judged",
     "export_tables",
+    "ClockContrast",
+    "table2_clock_check",
+    "clock_check_table",
+    "clock_check_text",
+    "show_clock_check",
     "score_sampler",
     "reference_fd",
     "sample_images",

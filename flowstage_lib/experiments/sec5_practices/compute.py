@@ -10,6 +10,7 @@ from flowstage_lib.data import heldout_images
 from flowstage_lib.experiments._shared import transition
 from flowstage_lib.experiments.sample_sets import export_sample_sets
 from flowstage_lib.experiments.sec5_practices import figure9_12_latent as f912
+from flowstage_lib.experiments.sec5_practices.clock_contrast import table2_clock_check
 from flowstage_lib.experiments.sec5_practices.figure8_velocity import velocity_profile
 from flowstage_lib.experiments.sec5_practices.latent_study import fd_over_training, study_model
 from flowstage_lib.experiments.sec5_practices.scoring import judged_reference
@@ -54,6 +55,9 @@ def compute(P) -> None:
         judged_reference(panel, train.x, train.y, P.n_samples, P.seed)
     with stage("Table 2 (sample and score)"):
         t2 = table2(base, panel, P.shifts, P.n_samples, P.n_steps, P.seed, tr.t09)
+    with stage("Table 2 cross-check (native model on the mapped grid)"):
+        native = zoo.get_model(P.profile, main, progress=False) if S.k is not None else None
+        table2_clock_check(native, base, panel, P.shifts, P.n_clock_check, P.n_steps, P.seed)
     with stage("Table 3 (sample and score)"):
         t3 = table3(base, panel, P.cfg_scale, P.n_samples, P.n_steps, P.seed, k_rel, tr.t09,
                     tr.t09_interval, P.n_samples_absolute)  # fmt: skip
