@@ -280,6 +280,19 @@ def test_tables_are_judged_paired_and_cached(tiny, panel, monkeypatch, tmp_path)
     assert x.shape == (24, 1, 8, 8) and torch.equal(x, t2_none_x(result))
 
 
+def test_table3_at_the_paper_s_own_times_has_no_separate_contrast(tiny, panel):
+    # placement factor 1 (the calibrated setting): the verdicts' rows are the paper's intervals
+    data, result, ev = tiny
+    t3 = sec5.table3(result, panel, 2.5, 24, 6, 0, k_rel=1.0, t09=0.1, t_interval=(0.08, 0.12),
+                     n_abs=12)  # fmt: skip
+    assert (t3.rows[3]["run_a"], t3.rows[3]["run_b"]) == (0.1, 0.2)
+    assert t3.abs_rows is t3.rows and t3.abs_scores is t3.scores and t3.n_abs == 24
+    assert "paper's own intervals" in sec5.placement_text(t3)
+    assert "paper's own intervals" in sec5.table3_comparison(t3).glue["placement_text"]
+    t3.k = 2.0
+    assert "contrast only" in sec5.placement_text(t3)
+
+
 def t2_none_x(result):
     return sec5.sample_images(result, 24, 6, 0)["x"]
 

@@ -3,17 +3,33 @@
 - :mod:`.grids`: where a grid's steps go; moving CFG intervals to our transition.
 - :mod:`.scoring`: cached sample sets scored by both judges (FD, accuracy, KID, precision /
   recall, with intervals) and paired differences between rows.
-- :mod:`.table2_shift`: Table 2 (timestep shift); :mod:`.grids`: Fig. 11's step shares.
+- :mod:`.table2_shift`: Table 2 (timestep shift); :mod:`.grids`: Fig. 11's step shares;
+  :mod:`.clock_contrast`: Table 2 with the native model on the mapped grid (issue 14 item 5).
 - :mod:`.table3_cfg_interval`: Table 3 (CFG interval), pre-registered relative placement
   (verdicts) and the absolute one (contrast).
 - :mod:`.figure8_velocity`: Fig. 8 (velocity norm, conditional / unconditional divergence).
 - :mod:`.latent_study`, :mod:`.figure9_12_latent`: Figs. 9 and 12 (latent spaces).
 - :mod:`.figure10_oracle_target`: Fig. 10 (oracle target, App. B).
 - :mod:`.setting`, :mod:`.closing`: the chapter's opening and closing; :mod:`.plots`: figures.
+
+The main setting is Section 4's *calibrated* one (issue 14; profile ``setting: calibrated``):
+every model trains and samples on k x1 with Section 4's k (:func:`.setting.calibrated_setting`;
+each latent space calibrated on its own latents, :func:`.figure9_12_latent.calibrate_spaces`),
+and every sample is divided by k (then decoded) before a judge sees it. There Table 2's column
+"steps in [0, 0.2]", Table 3's intervals (:func:`.setting.placement_factor`) and Fig. 8a's
+t = 0.4 are the paper's own times.
 """
 
 from flowstage_lib.experiments._models import model_id
 from flowstage_lib.experiments._shared import summary, transition
+from flowstage_lib.experiments.calibration import calibration_glue, calibration_table
+from flowstage_lib.experiments.sec5_practices.clock_contrast import (
+    ClockContrast,
+    clock_check_table,
+    clock_check_text,
+    show_clock_check,
+    table2_clock_check,
+)
 from flowstage_lib.experiments.sec5_practices.closing import (
     all_claims,
     closing,
@@ -34,6 +50,7 @@ from flowstage_lib.experiments.sec5_practices.figure9_12_latent import (
     SPACES,
     Figure9_12,
     build_spaces,
+    calibrate_spaces,
     fd_curves,
     figure9_12,
     figure9_12_comparison,
@@ -86,7 +103,13 @@ from flowstage_lib.experiments.sec5_practices.scoring import (
     score_sampler,
     show_judged,
 )
-from flowstage_lib.experiments.sec5_practices.setting import setting_table
+from flowstage_lib.experiments.sec5_practices.setting import (
+    Setting5,
+    calibrated_setting,
+    calibration_inputs,
+    placement_factor,
+    setting_table,
+)
 from flowstage_lib.experiments.sec5_practices.table2_shift import (
     Table2,
     label2,
@@ -99,6 +122,7 @@ from flowstage_lib.experiments.sec5_practices.table2_shift import (
 from flowstage_lib.experiments.sec5_practices.table3_cfg_interval import (
     Table3,
     n_start0,
+    placement_text,
     spearman,
     table3,
     table3_absolute_table,
@@ -113,6 +137,8 @@ __all__ = [
     "model_id",
     "transition",
     "summary",
+    "calibration_glue",
+    "calibration_table",
     "step_share",
     "snr_factor",
     "place_interval",
@@ -127,11 +153,20 @@ __all__ = [
     "ranking",
     "show_judged",
     "export_tables",
+    "ClockContrast",
+    "table2_clock_check",
+    "clock_check_table",
+    "clock_check_text",
+    "show_clock_check",
     "score_sampler",
     "reference_fd",
     "sample_images",
     "border_rms",
     "setting_table",
+    "Setting5",
+    "calibration_inputs",
+    "calibrated_setting",
+    "placement_factor",
     "table2_rows",
     "Table2",
     "table2",
@@ -149,6 +184,7 @@ __all__ = [
     "table3_export",
     "table3_samples",
     "n_start0",
+    "placement_text",
     "velocity_profile",
     "peak_time",
     "rise_time",
@@ -171,6 +207,7 @@ __all__ = [
     "share_lower",
     "SPACES",
     "build_spaces",
+    "calibrate_spaces",
     "study_models",
     "space_transitions",
     "latent_table",

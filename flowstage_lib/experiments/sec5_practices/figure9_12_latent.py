@@ -24,6 +24,7 @@ from flowstage_lib.experiments.sec5_practices.scoring import border_rms
 __all__ = [
     "SPACES",
     "build_spaces",
+    "calibrate_spaces",
     "study_models",
     "space_transitions",
     "latent_table",
@@ -50,11 +51,40 @@ def build_spaces(train, classifier, ae_steps: int, seed: int, panel=None) -> tup
     return spaces, {"pixels": train, **{k: s.to_image_data(train) for k, s in spaces.items()}}
 
 
-def study_models(profile: str, size: str, spaces: dict) -> dict:
-    """{space: TrainResult} of the study size in pixels and in each latent space."""
+def calibrate_spaces(P, data: dict, setting) -> tuple[dict, dict]:
+    """Each space in the setting of Section 5 (issue 14): ({space: data scale k or None},
+    {space: the flows' training data, k times the space's own}).
+
+    ``data``: {space: ImageData} of :func:`build_spaces` (unscaled); ``setting``:
+    :class:`~.setting.Setting5`. Calibrated: each latent space is calibrated by the same rule
+    on its own latents (:func:`~flowstage_lib.experiments.calibration.calibrated_scale` with
+    :func:`~.setting.calibration_inputs`: its class-conditional top-1 curve crosses 0.9 at
+    ``calibration_target_t``), pixels take the setting's k (the same computation). Native:
+    every k is None and the data is unchanged."""
+    from flowstage_lib.data import scale_data
+    from flowstage_lib.experiments.calibration import calibrated_scale
+    from flowstage_lib.experiments.sec5_practices.setting import calibration_inputs
+
+    if setting.k is None:
+        return {k: None for k in data}, dict(data)
+    params = calibration_inputs(P)
+    scales = {
+        k: setting.k if k == "pixels" else calibrated_scale(params, d, section=P.section).k
+        for k, d in data.items()
+    }
+    return scales, {k: scale_data(d, scales[k]) for k, d in data.items()}
+
+
+def study_models(profile: str, size: str, spaces: dict, scales: dict | None = None) -> dict:
+    """{space: TrainResult} of the study size in pixels and in each latent space; ``scales``:
+    {space: data scale k or None} (:func:`calibrate_spaces`; None: all native)."""
+    k = scales or {}
     return {
-        "pixels": ls.study_model(profile, size),
-        **{k: ls.study_model(profile, size, space=s) for k, s in spaces.items()},
+        "pixels": ls.study_model(profile, size, data_scale=k.get("pixels")),
+        **{
+            n: ls.study_model(profile, size, space=s, data_scale=k.get(n))
+            for n, s in spaces.items()
+        },
     }
 
 
@@ -65,9 +95,13 @@ def space_transitions(data: dict, n_queries: int, n_t_log: int, n_t_lin: int, se
     }
 
 
-def latent_table(spaces: dict, trans: dict, shape) -> tuple[pd.DataFrame, dict]:
-    """The autoencoders' reconstruction, probe and alignment, and each space's transition;
-    plus the values the text glues."""
+def latent_table(
+    spaces: dict, trans: dict, shape, scales: dict | None = None
+) -> tuple[pd.DataFrame, dict]:
+    """The autoencoders' reconstruction, probe and alignment, each space's data scale k
+    (``scales``, :func:`calibrate_spaces`; None / missing: 1) and transition on the flows'
+    data; plus the values the text glues."""
+    ks = {n: float(v) if v is not None else 1.0 for n, v in (scales or {}).items()}
     from flowstage_lib.models.latent import reconstruction_table
 
     ae = reconstruction_table(spaces).reset_index()
@@ -80,6 +114,7 @@ def latent_table(spaces: dict, trans: dict, shape) -> tuple[pd.DataFrame, dict]:
             "linear-probe accuracy": r["linear_probe_accuracy"],
             "alignment cos": r["align_cos"],
             "training (s)": r["seconds"],
+            "data scale k": ks.get(r["latent"], 1.0),
             "transition t_0.9": trans[r["latent"]],
         }
         for _, r in ae.iterrows()
@@ -93,6 +128,7 @@ def latent_table(spaces: dict, trans: dict, shape) -> tuple[pd.DataFrame, dict]:
             "linear-probe accuracy": math.nan,
             "alignment cos": math.nan,
             "training (s)": 0.0,
+            "data scale k": ks.get("pixels", 1.0),
             "transition t_0.9": trans["pixels"],
         }
     )

@@ -72,11 +72,21 @@ def space_id(space) -> str:
     return f"{module_fingerprint(space.autoencoder)}:{cache.tensor_fingerprint(stats)}"
 
 
-def study_model(profile: str, size: str, space=None, target: str = "cfm", data="mnist5k"):
+def study_model(
+    profile: str,
+    size: str,
+    space=None,
+    target: str = "cfm",
+    data="mnist5k",
+    data_scale: float | None = None,
+):
     """A zoo model of ``profile`` (budget 1): on pixels (``space=None``, shared with Section 4)
     or in a latent space (:func:`flowstage_lib.training.zoo.get_model` with ``latent=space``;
-    a DiT keeps its patch size on 4x7x7 latents, see :class:`flowstage_lib.models.DiT`)."""
-    return zoo.get_model(profile, size, target, 1, data, latent=space, progress=False)
+    a DiT keeps its patch size on 4x7x7 latents, see :class:`flowstage_lib.models.DiT`).
+    ``data_scale``: None (native) or k: trained on k times the pixels / latents (the
+    calibrated setting; an oracle target is then the oracle of the scaled set)."""
+    kw = dict(latent=space, progress=False, data_scale=data_scale)
+    return zoo.get_model(profile, size, target, 1, data, **kw)
 
 
 def _checkpoints(result) -> list[tuple[int, torch.nn.Module]]:
@@ -308,7 +318,10 @@ def checkpoint_samples(
     extra: dict | None = None,
 ) -> dict:
     """The (cached) sample set behind one point of :func:`fd_over_training` (same arguments,
-    same cache entry): dict x (n, C, H, W) pixels, y, seconds."""
+    same cache entry): dict x (n, C, H, W) pixels, y, seconds. A model of the calibrated
+    setting (``spec.data_scale`` = k) samples in k-space: its samples are divided by k, then
+    ``decode``d (:func:`~flowstage_lib.training.zoo.zoo_decode`)."""
+    decode = zoo.zoo_decode(result, decode)
     model = dict(_checkpoints(result))[step]
     d = describe(result.key, n_steps=n_steps, snapshot=step, **(extra or {}))
     return evaluate.sample_set(

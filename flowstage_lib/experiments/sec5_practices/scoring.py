@@ -135,7 +135,11 @@ def sample_images(
 ) -> dict:
     """The (cached) sample set of one row of Table 2 / 3: dict x (n, C, H, W) pixels, y,
     seconds. ``interval`` is the executed (placed) interval; the same arguments as the row
-    give the same cache entry."""
+    give the same cache entry. A model of the calibrated setting (``spec.data_scale`` = k)
+    samples in k-space: its samples are divided by k before they are returned (and before any
+    judge sees them; :func:`~flowstage_lib.training.zoo.zoo_decode`)."""
+    from flowstage_lib.training.zoo import zoo_decode
+
     return evaluate.sample_set(
         guided_velocity(result.model, scale, interval),
         describe(model_id(result), shift, scale, interval, n_steps),
@@ -144,6 +148,7 @@ def sample_images(
         result.spec.num_classes,
         grid=shifted_grid(n_steps, shift),
         seed=seed,
+        decode=zoo_decode(result),
     )
 
 
