@@ -479,3 +479,12 @@ def test_refinement_size_scales_down_with_a_note():
                 x=torch.zeros(10, 1, 2, 2), y=torch.arange(10), num_classes=10, name="one each"
             ),
         )
+
+
+def test_loss_grid_resolves_the_calibrated_navigation_stage():
+    g = sec4.loss_grid(8)
+    assert g == [0.0, 0.05, 0.1, 0.15, 0.2, 0.46, 0.72, 0.98]
+    assert len(sec4.loss_grid(50)) == 50 and sum(t <= 0.1 for t in sec4.loss_grid(50)) == 13
+    for bad in (3, 4.0, True):
+        with pytest.raises(ValueError, match="loss_t_points"):
+            sec4.loss_grid(bad)

@@ -68,6 +68,7 @@ from flowstage_lib.experiments.sec4_stages.figure7_loss import (
     figure7_comparison,
     figure7_loss,
     loss_curve,
+    loss_grid,
 )
 from flowstage_lib.experiments.sec4_stages.setting import (
     classifier_note,
@@ -136,6 +137,7 @@ __all__ = [
     "figure6_table",
     "figure6_comparison",
     "loss_curve",
+    "loss_grid",
     "Figure7",
     "figure7_loss",
     "figure7_comparison",

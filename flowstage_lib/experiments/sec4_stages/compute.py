@@ -4,8 +4,6 @@ from the warm cache (``FLOWSTAGE_CACHE_STRICT=1`` makes any miss an error)."""
 
 from __future__ import annotations
 
-import numpy as np
-
 from flowstage_lib.data import default_device, heldout_images
 from flowstage_lib.experiments.calibration import calibrated_scale, setting_scale
 from flowstage_lib.experiments.sample_sets import export_sample_sets
@@ -13,7 +11,7 @@ from flowstage_lib.experiments.sec4_stages._common import oracle_for, scaled
 from flowstage_lib.experiments.sec4_stages.figure4_intermediate import intermediate_predictions
 from flowstage_lib.experiments.sec4_stages.figure5_13_mixed import mixed_sampling
 from flowstage_lib.experiments.sec4_stages.figure6_refinement import refinement, refinement_size
-from flowstage_lib.experiments.sec4_stages.figure7_loss import loss_curve
+from flowstage_lib.experiments.sec4_stages.figure7_loss import loss_curve, loss_grid
 from flowstage_lib.experiments.sec4_stages.setting import load_models, load_scorers
 from flowstage_lib.experiments.sec4_stages.table1_stage_swap import (
     stage_swap_samples,
@@ -55,7 +53,7 @@ def compute(P) -> None:
     n_refine, _ = refinement_size(P.n_refine, held)
     with stage("Fig. 6 (refinement)"):
         refinement(M[main], held, train, clf, P.resume_times, n_refine, cfg, P.n_steps, P.seed)
-    tg = np.linspace(0.0, 0.98, P.loss_t_points)
+    tg = loss_grid(P.loss_t_points)
     dev = next(M[main].model.parameters()).device
     oracle_m = oracle_for(M[main], train, dev)
     with stage("Fig. 7 (loss per t)"):
