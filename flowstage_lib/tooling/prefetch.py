@@ -323,13 +323,13 @@ def run_prefetch(
     sections: Sequence[str],
     overrides: dict | None = None,
     tail=None,
-) -> float | None:
+) -> dict[str, float]:
     """The prefetch phase of ``flowstage book`` / ``flowstage compute`` (before the sections):
     nothing when the profile's ``prefetch_workers`` is 0, else :func:`prefetch_zoo` for the
     models ``sections`` ask for (``-p`` ``overrides`` applied to the sections that declare
     them). Progress lines go to the progress file already set (``flowstage compute``), else
-    to ``tail`` (a file printed as it grows). Returns its wall seconds, or None if it did not
-    run."""
+    to ``tail`` (a file printed as it grows). Returns ``{"zoo prefetch": wall seconds}`` (the
+    build's time table), or {} when it did not run."""
     from flowstage_lib.tooling import progress as pg
     from flowstage_lib.tooling.book import load_profile
 
@@ -340,7 +340,7 @@ def run_prefetch(
             table[sec].update({n: v for n, v in (overrides or {}).items() if n in table[sec]})
     jobs = zoo_jobs(table, profile, sections) if workers else []
     if not jobs:
-        return None
+        return {}
     print(f"[flowstage] zoo prefetch: {len(jobs)} pixel-space model jobs on {workers} worker "
           "processes x 1 thread (--no-prefetch skips it)", flush=True)  # fmt: skip
     env = {"FLOWSTAGE_SECTION": "prefetch"}
@@ -362,4 +362,4 @@ def run_prefetch(
                 os.environ[n] = v
     print(f"[flowstage] zoo prefetch: {len(report.models)} models trained or loaded, "
           f"{len(report.cached)} found cached, in {report.wall:.1f} s", flush=True)  # fmt: skip
-    return report.wall
+    return {"zoo prefetch": report.wall}
