@@ -210,3 +210,29 @@ def test_two_workers_fill_a_cache_the_section_then_loads(monkeypatch, tmp_path):
     with active_profile("smoke"):
         ms = sec4_setting.load_models("smoke", ["S", "B"], "B", 2, ["S", "B"], None)
     assert set(ms) == {"S", "B", "B x2"}
+
+
+# -- the commands ----------------------------------------------------------------------------
+
+
+def test_book_and_compute_prefetch_unless_told_not_to(monkeypatch, tmp_path):
+    from flowstage_lib.tooling import cli, compute
+
+    calls = []
+    monkeypatch.setattr(cli, "run_prefetch", lambda *a, **k: calls.append(a) or {})
+    monkeypatch.setattr(compute, "compute_section", lambda *a: None)
+    monkeypatch.setattr(cli, "execute", lambda *a, **k: False)
+    monkeypatch.setattr(cli, "BOOK_DIR", tmp_path / "book")
+    monkeypatch.setattr(cli, "BUILD_DIR", tmp_path / "_build")
+    (tmp_path / "book").mkdir()
+    for name in ("FLOWSTAGE_RESULTS", "FLOWSTAGE_CACHE_STRICT"):  # the commands set them
+        monkeypatch.setenv(name, str(tmp_path / "results") if "RESULTS" in name else "")
+    assert cli.main(["compute", "sec4_stages", "--profile", "smoke", "-p", "n_fd", "10"]) == 0
+    assert calls == [("smoke", ["sec4_stages"], {"n_fd": 10})]
+    assert cli.main(["compute", "sec4_stages", "--profile", "smoke", "--no-prefetch"]) == 0
+    book = ["book", "--profile", "cpu", "--no-html", "--only", "sec4_stages"]
+    assert cli.main(book) == 0
+    assert calls[1] == ("cpu", ["sec4_stages"])
+    assert cli.main([*book, "--no-prefetch"]) == 0
+    assert cli.main([*book, "--from-cache"]) == 0  # renders from the cache: nothing trains
+    assert len(calls) == 2
