@@ -248,16 +248,22 @@ def _run_pool(profile: str, jobs: list[ZooJob], k, workers: int, progress: bool,
     from concurrent.futures import FIRST_EXCEPTION, ProcessPoolExecutor, wait
 
     from flowstage_lib.tooling.progress import ENV
+    from flowstage_lib.training.zoo import ZOO_PRESETS
 
     env = {n: v for n, v in os.environ.items() if n.startswith("FLOWSTAGE_")}
     env.update(OMP_NUM_THREADS="1", MKL_NUM_THREADS="1")
     ordered = [jobs[i] for i in greedy_schedule([_cost(j) for j in jobs], 1).workers[0]]
     ex = ProcessPoolExecutor(min(workers, len(jobs)), mp.get_context("spawn"), _init_worker, (env,))
     try:
-        pending = {ex.submit(_train_job, profile, j, k, progress) for j in ordered}
+        of = {ex.submit(_train_job, profile, j, k, progress): j for j in ordered}
+        pending = set(of)
         while pending:
             done, pending = wait(pending, return_when=FIRST_EXCEPTION)
             for f in done:
+                err = f.exception()
+                if not isinstance(err, PrefetchError | type(None)):  # e.g. a worker was killed
+                    names = ", ".join(of[f].names(ZOO_PRESETS[profile].family))
+                    raise PrefetchError(f"zoo prefetch: {names}: {err!r}") from err
                 for name, sec in f.result():  # raises the worker's PrefetchError
                     report.models.append((name, sec))
                     if progress and not os.environ.get(ENV):
