@@ -65,9 +65,7 @@ def load_profile(profile: str) -> dict[str, dict[str, Any]]:
 
 
 #: Top-level keys of a profile file that are library settings, not sections' parameters.
-SETTINGS_KEYS = (
-    "zoo", "classifier_steps", "judge_steps", "estimates", "device", "prefetch_workers",
-)  # fmt: skip
+SETTINGS_KEYS = ("zoo", "classifier_steps", "judge_steps", "estimates", "device")
 
 
 class ProfileSetting(Mapping):

@@ -298,7 +298,9 @@ def check_profile(profile: str) -> CheckReport:
 
     table = load_profile(profile)
     secs = sections()
-    params = {k: v for k, v in table.items() if k not in SETTINGS_KEYS}
+    # prefetch_workers: a library setting kept out of book.SETTINGS_KEYS for now (book.py is
+    # in the import closure of every cache key: editing it would invalidate every cache)
+    params = {k: v for k, v in table.items() if k not in (*SETTINGS_KEYS, "prefetch_workers")}
     findings = _check_parameters(profile, params, secs)
     findings += _check_data(params)
     zoo_findings, models = _check_zoo(table, profile)
