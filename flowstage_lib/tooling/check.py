@@ -260,7 +260,10 @@ def _check_zoo(table: dict, profile: str) -> tuple[list[Finding], list[ModelPlan
     return findings, list(plans.values())
 
 
-def _estimates(table: dict, profile: str, models: list[ModelPlan]) -> dict[str, tuple[float, str]]:
+def _estimates(
+    table: dict, profile: str, models: list[ModelPlan], prefetched: set[str] = frozenset()
+) -> dict[str, tuple[float, str]]:
+    """Seconds per section (``prefetched``: models the prefetch phase trains, not the section)."""
     from flowstage_lib.tooling.cli import BUILD_DIR, sections
 
     measured = {}
@@ -270,7 +273,11 @@ def _estimates(table: dict, profile: str, models: list[ModelPlan]) -> dict[str, 
     ref = (table.get("estimates") or {}).get("section_seconds", {})
     out = {}
     for sec in sections():
-        train = sum(m.est_seconds for m in models if m.used_by and m.used_by[0] == sec)
+        train = sum(
+            m.est_seconds
+            for m in models
+            if m.used_by and m.used_by[0] == sec and m.name not in prefetched
+        )
         if sec in measured and measured[sec] > 1:
             base, basis = float(measured[sec]), "last build here"
         elif sec in ref:
@@ -291,9 +298,37 @@ def check_profile(profile: str) -> CheckReport:
 
     table = load_profile(profile)
     secs = sections()
-    params = {k: v for k, v in table.items() if k not in SETTINGS_KEYS}
+    # prefetch_workers: a library setting kept out of book.SETTINGS_KEYS for now (book.py is
+    # in the import closure of every cache key: editing it would invalidate every cache)
+    params = {k: v for k, v in table.items() if k not in (*SETTINGS_KEYS, "prefetch_workers")}
     findings = _check_parameters(profile, params, secs)
     findings += _check_data(params)
     zoo_findings, models = _check_zoo(table, profile)
     findings += zoo_findings
-    return CheckReport(profile, findings, models, _estimates(table, profile, models))
+    pre_findings, row, prefetched = _check_prefetch(table, profile, models)
+    findings += pre_findings
+    estimates = {"zoo prefetch": row} if row else {}
+    estimates.update(_estimates(table, profile, models, prefetched))
+    return CheckReport(profile, findings, models, estimates)
+
+
+def _check_prefetch(table: dict, profile: str, models: list[ModelPlan]) -> tuple:
+    """(findings, the plan's prefetch row or None, names of the models it trains): the
+    ``prefetch_workers`` setting checked; when > 0, the phase's wall time is the longest-first
+    schedule's makespan on that many workers (:func:`~flowstage_lib.tooling.prefetch.
+    plan_prefetch`)."""
+    import os
+
+    from flowstage_lib.tooling.prefetch import KEY, check_workers, plan_prefetch
+
+    try:
+        workers = check_workers(table.get(KEY, 0))
+    except ProfileError as err:
+        return [Finding(KEY, "error", str(err))], None, set()
+    out = [Finding(KEY, "ok", f"{KEY} = {workers}")]
+    if workers > (os.cpu_count() or 1):
+        out.append(Finding(KEY, "note", f"{workers} workers on {os.cpu_count()} cores"))
+    if workers == 0:
+        return out, None, set()
+    row, names = plan_prefetch(table, profile, models, workers)
+    return out, row, names

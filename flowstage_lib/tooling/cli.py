@@ -38,6 +38,7 @@ from flowstage_lib.tooling.book import (
     load_profile,
 )
 from flowstage_lib.tooling.devices import DEVICE_ENV, DEVICE_HELP, DeviceError, requested_device
+from flowstage_lib.tooling.prefetch import run_prefetch
 from flowstage_lib.tooling.progress import time_table
 
 BOOK_DIR = REPO_ROOT / "book"
@@ -168,9 +169,10 @@ def execute(
 
 
 def build_book(
-    profile: str, force: bool = False, html: bool = True, only: list[str] | None = None
+    profile: str, force=False, html=True, only: list | None = None, prefetch=True
 ) -> Path:
-    """Execute every section (resuming finished ones) and build the HTML book."""
+    """Execute every section (resuming finished ones) and build the HTML book; ``prefetch``:
+    first train the zoo in the profile's ``prefetch_workers`` processes (:mod:`.prefetch`)."""
     stage = BUILD_DIR / profile / "src"
     (stage / "book").mkdir(parents=True, exist_ok=True)
     for name in ("_config.yml", "_toc.yml"):
@@ -186,7 +188,8 @@ def build_book(
     todo = only or sections()
     # The report page reads the claims every other section writes: execute it last.
     todo = [s for s in todo if s != "report"] + [s for s in todo if s == "report"]
-    timings = {}
+    tail = BUILD_DIR / profile / "prefetch.progress.txt"
+    timings = run_prefetch(profile, todo, tail=tail) if prefetch else {}
     for i, section in enumerate(todo, 1):
         t0 = time.time()
         print(f"[flowstage] ({i}/{len(todo)}) {section} [{profile}]", flush=True)
@@ -291,27 +294,23 @@ def _parser() -> argparse.ArgumentParser:
     k.add_argument("--all", action="store_true", help="every section that has a compute step")
     k.add_argument("--profile", default="cpu")
     _param_option(k)
+    k.add_argument("--no-prefetch", action="store_true", help="do not train the zoo up front")
     b = sub.add_parser("book", help="execute every section and build the HTML book")
     b.add_argument("--profile", default="cpu")
     b.add_argument("--force", action="store_true", help="re-execute finished sections")
     b.add_argument("--no-html", action="store_true", help="execute only")
     b.add_argument("--only", nargs="+", help="execute only these sections")
     b.add_argument("--device", metavar="D", help=DEVICE_HELP)
-    b.add_argument(
-        "--check", action="store_true", help="only validate the profile and print the plan"
-    )
+    b.add_argument("--no-prefetch", action="store_true", help="do not train the zoo up front")
+    b.add_argument("--check", action="store_true", help="only validate the profile, print the plan")
     b.add_argument(
         "--from-cache",
         action="store_true",
         help="render from what `flowstage compute` stored; a cache miss is an error",
     )
-    c = sub.add_parser(
-        "check", help="validate a profile's parameters, data and models in seconds; print the plan"
-    )
+    c = sub.add_parser("check", help="validate a profile's parameters, data, models; the plan")
     c.add_argument("--profile", default="cpu", help="a profile, or 'all'")
-    f = sub.add_parser(
-        "refresh-outputs", help="store smoke outputs of nbval-check-output cells in the notebooks"
-    )
+    f = sub.add_parser("refresh-outputs", help="store smoke outputs of nbval-check-output cells")
     f.add_argument("sections", nargs="*")
     from flowstage_lib.analyze import cli as analyze_cli
 
@@ -336,10 +335,10 @@ def _compute(args) -> None:
         raise ProfileError(f"name the sections to compute ({', '.join(COMPUTE)}) or --all")
     overrides = {k: _parse_value(v) for k, v in args.param}
     _custom_results(overrides)
-    timings = {}
     with progress.ProgressTail(BUILD_DIR / "compute" / "progress.txt"):
         os.environ[progress.ENV] = str(BUILD_DIR / "compute" / "progress.txt")
         try:
+            timings = {} if args.no_prefetch else run_prefetch(args.profile, todo, overrides)
             for section in todo:
                 os.environ["FLOWSTAGE_SECTION"] = section
                 t0 = time.time()
@@ -386,7 +385,8 @@ def main(argv: list[str] | None = None) -> int:
             elif args.cmd == "book":
                 if args.from_cache:  # inherited by the kernels
                     os.environ["FLOWSTAGE_CACHE_STRICT"] = "1"
-                build_book(args.profile, force=args.force, html=not args.no_html, only=args.only)
+                pre = not (args.no_prefetch or args.from_cache)  # from the cache: nothing trains
+                build_book(args.profile, args.force, not args.no_html, args.only, pre)
             elif args.cmd == "refresh-outputs":
                 for section in args.sections or sections():
                     print(f"[flowstage] refreshed {refresh_outputs(section)}")

@@ -41,7 +41,7 @@ def test_every_profile_lists_the_same_sections_and_parameters():
     for p, table in tables.items():
         assert set(table) == set(tables["cpu"]), p
         for section, params in table.items():
-            if section in book.SETTINGS_KEYS:  # library settings, not notebook parameters
+            if section in (*book.SETTINGS_KEYS, "prefetch_workers"):  # library settings
                 continue
             assert set(params) == set(tables["cpu"][section]), (p, section)
 
