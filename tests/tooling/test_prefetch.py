@@ -8,6 +8,7 @@ import math
 import pytest
 import torch
 
+from flowstage_lib.data import load_dataset
 from flowstage_lib.experiments import calibration
 from flowstage_lib.experiments.sec4_stages import compute as sec4_compute
 from flowstage_lib.experiments.sec4_stages import setting as sec4_setting
@@ -48,7 +49,8 @@ def test_cpu_plan_keeps_the_budget_chain_in_one_job_and_reports_the_makespan():
     rate = table["estimates"]["train_steps_per_s"]
     steps = table["zoo"]["train"]["steps"]
     assert chain.seconds == pytest.approx(2 * steps / rate["B"])
-    assert jobs[("S", "oracle", "pixels")].seconds == pytest.approx(steps / (rate["S"] / 2))
+    assert jobs[("S", "oracle", "pixels x k")].seconds == pytest.approx(steps / (rate["S"] / 2))
+    assert ("B", "cfm", "pixels") in jobs  # Sec. 5's native cross-check model
     report = check.check_profile("cpu")
     seconds, basis = report.estimates["zoo prefetch"]
     costs = [j.seconds for j in jobs.values()]
@@ -134,13 +136,29 @@ def _section_calls(monkeypatch, profile: str) -> tuple[set, list]:
     monkeypatch.setattr(sec4_compute, "heldout_images", _stop)  # the first call after the models
     with pytest.raises(_Stop):
         sec4_compute.compute(params_for("sec4_stages", profile))
-    monkeypatch.setattr(evaluate, "get_evaluator", _stop)
-    with pytest.raises(_Stop):  # the main model, then it stops at the evaluator
-        sec5_compute.compute(params_for("sec5_practices", profile))
-    P = params_for("sec5_practices", profile)  # Figs. 9 / 10's pixel models, as compute.py asks
-    f912.study_models(P.profile, P.study_size, {})
-    latent_study.study_model(P.profile, P.study_size, target="oracle")
+    from flowstage_lib.experiments.sec5_practices import setting as sec5_setting
+
+    P = params_for("sec5_practices", profile)
+    train = load_dataset("mnist5k", "train")
+    monkeypatch.setattr(evaluate, "get_evaluator", lambda *a, **k: type("E", (), {"train": train}))
+    monkeypatch.setattr(sec5_setting, "calibrated_scale", lambda *a, **k: _Cal(K))
+    monkeypatch.setattr(sec5_compute, "get_panel", _stop)  # the first call after the main model
+    with pytest.raises(_Stop):
+        sec5_compute.compute(P)
+    k = K if P.setting == "calibrated" else None
+    if k is not None:  # Table 2's cross-check, as compute.py asks (the native main model)
+        zoo.get_model(P.profile, zoo.ZOO_PRESETS[P.profile].main_size, progress=False)
+    # Figs. 9 / 10's pixel models, as compute.py asks
+    f912.study_models(P.profile, P.study_size, {}, {"pixels": k})
+    latent_study.study_model(P.profile, P.study_size, target="oracle", data_scale=k)
     return calls, scale_args
+
+
+class _Cal:
+    """A stand-in calibration: only k is read before the main model."""
+
+    def __init__(self, k):
+        self.k = k
 
 
 def test_prefetch_asks_get_model_for_exactly_the_sections_keys(monkeypatch):
