@@ -8,7 +8,8 @@
 - :mod:`.table3_cfg_interval`: Table 3 (CFG interval), pre-registered relative placement
   (verdicts) and the absolute one (contrast).
 - :mod:`.figure8_velocity`: Fig. 8 (velocity norm, conditional / unconditional divergence).
-- :mod:`.latent_study`, :mod:`.figure9_12_latent`: Figs. 9 and 12 (latent spaces).
+- :mod:`.latent_study`, :mod:`.figure9_12_latent`, :mod:`.figure9_12_report`: Figs. 9 and 12
+  (latent spaces).
 - :mod:`.figure10_oracle_target`: Fig. 10 (oracle target, App. B).
 - :mod:`.setting`, :mod:`.closing`: the chapter's opening and closing; :mod:`.plots`: figures.
 
@@ -53,14 +54,16 @@ from flowstage_lib.experiments.sec5_practices.figure9_12_latent import (
     calibrate_spaces,
     fd_curves,
     figure9_12,
-    figure9_12_comparison,
-    figure12_verdicts,
     final_memorized,
     floors,
     latent_table,
     losses,
     space_transitions,
     study_models,
+)
+from flowstage_lib.experiments.sec5_practices.figure9_12_report import (
+    figure9_12_comparison,
+    figure12_verdicts,
 )
 from flowstage_lib.experiments.sec5_practices.figure10_oracle_target import (
     figure10_comparison,
