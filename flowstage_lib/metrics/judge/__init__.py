@@ -23,15 +23,16 @@ Example::
 from __future__ import annotations
 
 import hashlib
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 import torch
 import torch.nn as nn
 
 from flowstage_lib.data import heldout_images
-from flowstage_lib.metrics import class_accuracy, extract_features, frechet_distance
+from flowstage_lib.metrics import extract_features, frechet_distance
 from flowstage_lib.metrics.judge.augment import AugmentConfig
+from flowstage_lib.metrics.judge.embed import Embedding, embed
 from flowstage_lib.metrics.judge.scores import (
     PairedDifference,
     fd_score,
@@ -122,19 +123,24 @@ class Judge:
     ref_note: str
     k: int = 5
 
+    _memo: dict = field(default_factory=dict, init=False, repr=False, compare=False)
+
+    def embed(self, x: torch.Tensor) -> Embedding:
+        """Features (B, F) and predicted classes (B,) of pixel images x (B, C, H, W) in
+        [-1, 1], from one eval-mode pass of the network; the last few image sets are
+        remembered by their fingerprint, so scoring a set and comparing it with another runs
+        the network once per set (:func:`.embed.embed`)."""
+        return embed(self.network, x, self._memo)
+
     def features(self, x: torch.Tensor) -> torch.Tensor:
         """(B, F) judge features of pixel images x (B, C, H, W) in [-1, 1]."""
-        return extract_features(self.network, x)
+        return self.embed(x).features
 
     def correct(self, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
         """(B,) float 1/0: the judge labels x[i] as y[i] (per-sample, for paired accuracy)."""
         if len(x) != len(y):
             raise ValueError(f"x has {len(x)} rows but y has {len(y)}")
-        with torch.no_grad():
-            dev = next(self.network.parameters()).device
-            pred = torch.cat([self.network.logits(x[i : i + 1000].float().to(dev)).argmax(1).cpu()
-                              for i in range(0, len(x), 1000)])  # fmt: skip
-        return (pred == y.cpu()).float()
+        return (self.embed(x).pred == y.cpu()).float()
 
     def score(
         self, x: torch.Tensor, y: torch.Tensor | None = None, kid_subsets: int = 100, seed: int = 0
@@ -147,7 +153,7 @@ class Judge:
         f = self.features(x)  # (B, F)
         k = kid(f, self.ref_feats, n_subsets=kid_subsets, seed=seed)
         pr = prdc(self.ref_feats, f, self.k, real_radii=self.ref_radii)
-        acc = class_accuracy(self.network, x, y) if y is not None else float("nan")
+        acc = float(self.correct(x, y).double().mean()) if y is not None else float("nan")
         return JudgeScore(
             frechet_distance(f, self.ref_feats), k.kid, k.se, pr.precision, pr.recall,
             pr.density, pr.coverage, acc, int(len(x)),

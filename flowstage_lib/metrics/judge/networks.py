@@ -57,6 +57,11 @@ class VGGJudge(nn.Module):
         """(B, K) class logits."""
         return self.head(self.features(x))
 
+    def features_and_logits(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """((B, 4w) features, (B, K) logits) of x (B, C, H, W) from one pass of the body."""
+        f = self.features(x)
+        return f, self.head(f)
+
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.logits(x)
 
@@ -108,6 +113,11 @@ class PoolJudge(nn.Module):
     def logits(self, x: torch.Tensor) -> torch.Tensor:
         """(B, K) class logits (dropout is active in train mode only)."""
         return self.head(self.drop(self.features(x)))
+
+    def features_and_logits(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """((B, fc) features, (B, K) logits) of x (B, C, H, W) from one pass of the body."""
+        f = self.features(x)
+        return f, self.head(self.drop(f))
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.logits(x)

@@ -45,7 +45,8 @@ def _same_width(a: np.ndarray, b: np.ndarray, na: str, nb: str) -> None:
 
 
 def _poly(a: np.ndarray, b: np.ndarray) -> np.ndarray:
-    return (a @ b.T / a.shape[1] + 1.0) ** 3  # (m, n)
+    k = a @ b.T / a.shape[1] + 1.0  # (m, n)
+    return k * k * k  # not k ** 3: numpy's float power is ~8x slower than two products
 
 
 def mmd2_unbiased(x, y) -> float:
