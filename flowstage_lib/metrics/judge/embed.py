@@ -62,8 +62,10 @@ def embed(network: nn.Module, x: torch.Tensor, memo: dict, batch_size: int = 100
             f"x must be a (B, C, H, W) tensor, got shape {tuple(getattr(x, 'shape', ()))}"
         )
     key = tensor_fingerprint(x)
-    if key not in memo:
+    hit = memo.get(key)
+    if hit is None:
+        hit = _run(network, x, batch_size)
         while len(memo) >= MEMO_SETS:
             memo.pop(next(iter(memo)))
-        memo[key] = _run(network, x, batch_size)
-    return memo[key]
+        memo[key] = hit
+    return hit
