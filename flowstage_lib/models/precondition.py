@@ -107,5 +107,11 @@ class Preconditioned(nn.Module):
         x_in = x / s.view(B, *([1] * (x.ndim - 1)))  # (B, *shape), unit RMS
         return self.c_out * self.net(x_in, t, y)
 
+    def identity_params(self) -> dict[str, float]:
+        """The numbers besides the weights that change the output (read by
+        :func:`flowstage_lib.models.spec.module_fingerprint`: the same weights wrapped with
+        another k are another model)."""
+        return {"data_scale": self.data_scale, "sigma_data": self.sigma_data}
+
     def extra_repr(self) -> str:
         return f"data_scale={self.data_scale:g}, sigma_data={self.sigma_data:g}"

@@ -63,13 +63,19 @@ def eval_mode(module: nn.Module) -> Iterator[nn.Module]:
 
 def module_fingerprint(module: nn.Module) -> str:
     """SHA-256 (16 hex) of a network's state dict (names, dtypes, shapes, values): the identity
-    of a network's weights in cache keys."""
+    of a network's weights in cache keys. A submodule whose output also depends on plain
+    numbers (e.g. :class:`~flowstage_lib.models.precondition.Preconditioned`'s k) declares them
+    in ``identity_params()``, and they are hashed with its name; a network without such
+    submodules keeps the fingerprint of its state dict alone."""
     if not isinstance(module, nn.Module):
         raise TypeError(f"module must be a torch.nn.Module, got {type(module).__name__}")
     h = hashlib.sha256()
     for name, v in sorted(module.state_dict().items()):
         h.update(name.encode())
         h.update(cache.tensor_fingerprint(v.reshape(-1)).encode())
+    for name, sub in module.named_modules():
+        if callable(getattr(sub, "identity_params", None)):
+            h.update(f"{name}:{sorted(sub.identity_params().items())!r}".encode())
     return h.hexdigest()[:16]
 
 

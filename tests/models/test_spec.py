@@ -94,3 +94,17 @@ def test_one_default_device_and_one_fingerprint_in_the_package():
             if isinstance(node, ast.FunctionDef) and node.name in names:
                 homes.setdefault(node.name, []).append(p.relative_to(root).as_posix())
     assert homes == {"default_device": ["models/spec.py"], "module_fingerprint": ["models/spec.py"]}
+
+
+def test_module_fingerprint_sees_the_preconditioning_scale():
+    """The same weights wrapped with another data scale k (or sigma_data) are another model;
+    the bare network's fingerprint is that of its state dict alone, as before."""
+    from flowstage_lib.models.precondition import Preconditioned
+
+    net = _small_mlp(0)
+    bare = module_fingerprint(net)
+    a, b = Preconditioned(net, 4.0, 0.5), Preconditioned(net, 2.0, 0.5)
+    assert module_fingerprint(a) != module_fingerprint(b)
+    assert module_fingerprint(a) != module_fingerprint(Preconditioned(net, 4.0, 0.6))
+    assert module_fingerprint(a) == module_fingerprint(Preconditioned(_small_mlp(0), 4.0, 0.5))
+    assert module_fingerprint(net) == bare
