@@ -24,8 +24,10 @@ training of every zoo model not yet in the cache at the profile's measured steps
 from __future__ import annotations
 
 import ast
+import contextlib
 import json
 import math
+import os
 from dataclasses import dataclass, field
 
 from flowstage_lib.tooling.book import (
@@ -224,6 +226,43 @@ def _zoo_requests(table: dict, profile: str) -> list[tuple[str, str, int, str, s
     return out
 
 
+@contextlib.contextmanager
+def _cache_only():
+    """Within: a cache miss raises ``CacheMiss`` instead of computing (the check computes
+    nothing)."""
+    before = os.environ.get("FLOWSTAGE_CACHE_STRICT")
+    os.environ["FLOWSTAGE_CACHE_STRICT"] = "1"
+    try:
+        yield
+    finally:
+        if before is None:
+            os.environ.pop("FLOWSTAGE_CACHE_STRICT", None)
+        else:
+            os.environ["FLOWSTAGE_CACHE_STRICT"] = before
+
+
+def _cached_scale(table: dict) -> float | None:
+    """Sec. 4's data scale k when a build has already computed it (read from the cache, never
+    computed here: it takes an oracle sweep), else None."""
+    from flowstage_lib.tooling.cache import CacheMiss
+    from flowstage_lib.tooling.prefetch import _data_scale
+
+    if not table.get("sec4_stages"):
+        return None
+    with _cache_only():
+        try:
+            return _data_scale(table)
+        except (CacheMiss, ValueError, TypeError, KeyError):  # bad parameters: reported above
+            return None
+
+
+def _scaled_cached(profile: str, size: str, target: str, budget: int, k: float) -> bool:
+    """Whether the zoo's model on k x1 has its final checkpoint (the prefetch's test)."""
+    from flowstage_lib.tooling.prefetch import ZooJob, _is_cached
+
+    return _is_cached(profile, ZooJob(size, target, "pixels x k", (budget,), ()), k)
+
+
 def _check_zoo(table: dict, profile: str) -> tuple[list[Finding], list[ModelPlan]]:
     from flowstage_lib.data import load_dataset
     from flowstage_lib.models import build_model, count_params
@@ -233,7 +272,7 @@ def _check_zoo(table: dict, profile: str) -> tuple[list[Finding], list[ModelPlan
 
     preset = ZOO_PRESETS[profile]
     rates = (table.get("estimates") or {}).get("train_steps_per_s", {})
-    findings, plans = [], {}
+    findings, plans, scale = [], {}, {}
     data = load_dataset("mnist5k", preset.split)
     for size, target, budget, space, sec in _zoo_requests(table, profile):
         if size not in preset.sizes:
@@ -252,9 +291,14 @@ def _check_zoo(table: dict, profile: str) -> tuple[list[Finding], list[ModelPlan
         spec = zoo_spec(profile, size, data)
         cfg = zoo_config(profile, target, budget)
         cached = False
-        if space == "pixels":  # latent / k-scaled models depend on what the build computes
+        if space == "pixels":  # latent models depend on autoencoders the build trains
             ckpts = _list_ckpts(run_key(spec, data, cfg))
             cached = any(final and step >= cfg.steps for step, final, _ in ckpts)
+        elif space == "pixels x k":  # known once a build has computed (and cached) Sec. 4's k
+            if "k" not in scale:
+                scale["k"] = _cached_scale(table)
+            k = scale["k"]
+            cached = k is not None and _scaled_cached(profile, size, target, budget, k)
         rate = float(rates.get(size, math.nan)) * (0.5 if target == "oracle" else 1.0)
         todo = cfg.steps - (cfg.steps // budget if budget > 1 else 0)  # budget k continues k-1
         est = 0.0 if cached else todo / rate

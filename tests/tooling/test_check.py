@@ -90,3 +90,30 @@ def test_calibrated_models_are_planned_apart_from_the_native_ones(monkeypatch):
     monkeypatch.setattr(check, "load_profile", lambda profile: table)
     plan = {m.name: m.used_by for m in check.check_profile("smoke").models}
     assert not any("pixels x k" in name for name in plan)
+
+
+def test_calibrated_models_read_k_from_the_cache_never_compute_it(monkeypatch, tmp_path):
+    """The plan knows whether a k-scaled model is trained once a build has cached Sec. 4's k;
+    before that it plans it as untrained, and the check computes nothing (no oracle sweep)."""
+    monkeypatch.setenv("FLOWSTAGE_CACHE", str(tmp_path))
+    monkeypatch.delenv("FLOWSTAGE_CACHE_STRICT", raising=False)
+    table = load_profile("smoke")
+    assert check._cached_scale(table) is None
+    assert not (tmp_path / "calibrated_scale").exists()  # nothing computed, nothing written
+    assert "FLOWSTAGE_CACHE_STRICT" not in __import__("os").environ  # the toggle is undone
+
+    from flowstage_lib.tooling.prefetch import _data_scale
+
+    k = _data_scale(table)  # what a build does first (cached)
+    assert check._cached_scale(table) == k
+    asked = []
+
+    def scaled_cached(profile, size, target, budget, k_):
+        asked.append((size, target, budget, k_))
+        return True
+
+    monkeypatch.setattr(check, "_scaled_cached", scaled_cached)
+    plan = {m.name: m for m in check.check_profile("smoke").models}
+    m = plan["mlp-B (cfm, budget 1, pixels x k)"]
+    assert m.cached and m.est_seconds == 0.0
+    assert ("B", "cfm", 1, k) in asked and all(a[3] == k for a in asked)
