@@ -45,6 +45,11 @@ __all__ = [
 ]
 
 _ROW_KEYS = ("label", "a", "b", "run_a", "run_b")
+_SHORT = {
+    "c1": "best short interval at the transition",
+    "c2": "excluding [0, 0.1] helps",
+    "c3": "best wide interval in early-mid refinement",
+}
 
 
 @dataclass
@@ -229,7 +234,7 @@ def clock_check3_text(c: ClockContrast3 | None) -> str:
         return "The models are native (k = 1): there is no calibrated model to contrast."
     judged = [cl for cl in CLAIMS if cl not in c.untested]
     words = "; ".join(
-        f"{NAMES[cl].lower()}: '{c.verdicts['native'][cl]['both'].verdict}' / "
+        f"{_SHORT[cl]}: '{c.verdicts['native'][cl]['both'].verdict}' / "
         f"'{c.verdicts['calibrated'][cl]['both'].verdict}'"
         for cl in judged
     )
