@@ -146,7 +146,7 @@ def test_toy_networks_give_verdicts_per_claim_and_role():
     assert c.k == 4.0 and c.n == 12 and set(c.verdicts) == {"native", "calibrated"}
     for role in c.verdicts:
         assert set(c.verdicts[role]) == {"c1", "c2", "c3"}
-        for claim, v in c.verdicts[role].items():
+        for v in c.verdicts[role].values():
             assert set(v) == {"A", "B", "both"}
             assert v["both"].verdict in ("reproduced", "partly", "not reproduced")
     lab = "[.1, .5]"
