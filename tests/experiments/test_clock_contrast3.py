@@ -156,6 +156,8 @@ def test_toy_networks_give_verdicts_per_claim_and_role():
     tab = sec5.clock_check3_table(c)
     assert len(tab) == 25 and tab.row.iloc[-1].startswith("verdict: ")
     assert set(tab.iloc[-1, 1:]) <= {"reproduced", "partly", "not reproduced", "agree", "differ"}
+    split = [(cl, j) for cl in c.verdicts["native"] for j in ("A", "B") if not c.agree(cl, j)]
+    assert ("per judge they differ on" in sec5.clock_check3_text(c)) == bool(split)
     seen = {}
     view = SimpleNamespace(show=lambda df, name: seen.update(name=name),
                            glue=lambda **kw: seen.update(kw))  # fmt: skip

@@ -239,6 +239,8 @@ def clock_check3_text(c: ClockContrast3 | None) -> str:
         for cl in judged
     )
     n_agree = sum(bool(c.agree(cl)) for cl in judged)
+    split = [f"{_SHORT[cl]} under judge {j}" for cl in judged for j in c.judges
+             if not c.agree(cl, j)]  # fmt: skip
     resolved = sum(
         all(c.between[lab][j]["fd"]["low"] > 0 or c.between[lab][j]["fd"]["high"] < 0
             for j in c.judges)
@@ -247,8 +249,10 @@ def clock_check3_text(c: ClockContrast3 | None) -> str:
     text = (
         f"On {c.n} samples per row (CFG {c.scale:g}, k = {c.k:.2f}), Table 3's verdicts for "
         f"the native model on the mapped grid / the calibrated model on the plain grid: "
-        f"{words}. The verdicts agree on {n_agree} of {len(judged)} claims. The two models' "
-        f"FDs differ, resolved under both judges, at {resolved} of {len(c.between)} rows."
+        f"{words}. The verdicts agree on {n_agree} of {len(judged)} claims"
+        + (f" (per judge they differ on: {'; '.join(split)})" if split else "")
+        + f". The two models' FDs differ, resolved under both judges, at {resolved} of "
+        f"{len(c.between)} rows."
     )
     if c.skipped:
         text += (
