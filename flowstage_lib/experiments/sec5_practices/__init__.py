@@ -6,7 +6,8 @@
 - :mod:`.table2_shift`: Table 2 (timestep shift); :mod:`.grids`: Fig. 11's step shares;
   :mod:`.clock_contrast`: Table 2 with the native model on the mapped grid (issue 14 item 5).
 - :mod:`.table3_cfg_interval`: Table 3 (CFG interval), pre-registered relative placement
-  (verdicts) and the absolute one (contrast).
+  (verdicts) and the absolute one (contrast); :mod:`.clock_contrast3`: Table 3 with the native
+  model on the mapped grid and guided on the mapped intervals (issue 14 item 5).
 - :mod:`.figure8_velocity`: Fig. 8 (velocity norm, conditional / unconditional divergence).
 - :mod:`.latent_study`, :mod:`.figure9_12_latent`, :mod:`.figure9_12_report`: Figs. 9 and 12
   (latent spaces).
@@ -30,6 +31,13 @@ from flowstage_lib.experiments.sec5_practices.clock_contrast import (
     clock_check_text,
     show_clock_check,
     table2_clock_check,
+)
+from flowstage_lib.experiments.sec5_practices.clock_contrast3 import (
+    ClockContrast3,
+    clock_check3_table,
+    clock_check3_text,
+    show_clock_check3,
+    table3_clock_check,
 )
 from flowstage_lib.experiments.sec5_practices.closing import (
     all_claims,
@@ -134,6 +142,7 @@ from flowstage_lib.experiments.sec5_practices.table3_cfg_interval import (
     table3_rows,
     table3_samples,
     table3_table,
+    table3_verdicts,
 )
 
 __all__ = [
@@ -161,6 +170,11 @@ __all__ = [
     "clock_check_table",
     "clock_check_text",
     "show_clock_check",
+    "ClockContrast3",
+    "table3_clock_check",
+    "clock_check3_table",
+    "clock_check3_text",
+    "show_clock_check3",
     "score_sampler",
     "reference_fd",
     "sample_images",
@@ -186,6 +200,7 @@ __all__ = [
     "table3_absolute_table",
     "table3_export",
     "table3_samples",
+    "table3_verdicts",
     "n_start0",
     "placement_text",
     "velocity_profile",

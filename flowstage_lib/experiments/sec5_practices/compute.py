@@ -11,6 +11,7 @@ from flowstage_lib.experiments._shared import transition
 from flowstage_lib.experiments.sample_sets import export_sample_sets
 from flowstage_lib.experiments.sec5_practices import figure9_12_latent as f912
 from flowstage_lib.experiments.sec5_practices.clock_contrast import table2_clock_check
+from flowstage_lib.experiments.sec5_practices.clock_contrast3 import table3_clock_check
 from flowstage_lib.experiments.sec5_practices.figure8_velocity import velocity_profile
 from flowstage_lib.experiments.sec5_practices.latent_study import fd_over_training, study_model
 from flowstage_lib.experiments.sec5_practices.scoring import judged_reference
@@ -65,6 +66,9 @@ def compute(P) -> None:
         table3_samples(base, t3, P.cfg_scale, P.n_samples, P.n_steps, P.seed, best_s)
     with stage("export the sample sets of Tables 2 and 3"):
         export_tables(P, base, k_rel)
+    with stage("Table 3 cross-check (native model on the mapped grid)"):
+        table3_clock_check(native, base, panel, t3.rows, P.cfg_scale, P.n_clock_check,
+                           P.n_steps, P.seed, t3.t_interval)  # fmt: skip
     with stage("Fig. 8 (recorded sampling)"):
         for w in (1.0, float(P.cfg_scale)):
             velocity_profile(base, P.n_fig8, P.n_steps, P.seed, scale=w)

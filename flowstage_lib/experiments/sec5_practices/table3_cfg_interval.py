@@ -38,6 +38,7 @@ __all__ = [
     "spearman",
     "Table3",
     "table3",
+    "table3_verdicts",
     "table3_table",
     "table3_absolute_table",
     "table3_comparison",
@@ -134,7 +135,11 @@ class Table3:
         return {p: d[judge]["fd"] for p, d in self.pairs.items()}
 
 
-def _verdicts(t: Table3) -> dict:
+def table3_verdicts(t: Table3, claims=CLAIMS) -> dict:
+    """Table 3's pre-registered criteria on ``t`` (its rows, paired differences and transition
+    interval): {claim: {judge: Verdict, "both": Verdict}} for each of ``claims`` (default all
+    three: c1 ``table3_best_short_at_transition``, c2 ``table3_skipping_first_helps``, c3
+    ``table3_best_wide_early_refinement``)."""
     out = {}
     for c, fn in (
         ("c1", lambda j: criteria.table3_best_short_at_transition(t.criterion_rows(j),
@@ -142,6 +147,8 @@ def _verdicts(t: Table3) -> dict:
         ("c2", lambda j: criteria.table3_skipping_first_helps(t.pair_diffs(j))),
         ("c3", lambda j: criteria.table3_best_wide_early_refinement(t.criterion_rows(j))),
     ):  # fmt: skip
+        if c not in claims:
+            continue
         by = {j: fn(j) for j in t.judges}
         out[c] = {**by, "both": criteria.both_judges(by)}
     return out
@@ -190,7 +197,7 @@ def table3(
         abs_scores = {r["label"]: judged_set(panel, sset(r, n_abs)) for r in abs_rows}
     t = Table3(rows, scores, diffs, pairs, k_rel, t09, tuple(t_interval), {}, abs_rows,
                abs_scores, n_abs)  # fmt: skip
-    t.verdicts = _verdicts(t)
+    t.verdicts = table3_verdicts(t)
     return t
 
 
