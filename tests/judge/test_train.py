@@ -144,3 +144,19 @@ def test_get_judge_end_to_end_with_held_out_reference(tmp_cache, monkeypatch):
     assert "held-out images" in a.ref_note
     again = get_judge("A", "smoke", progress=False, steps=2)
     torch.testing.assert_close(again.ref_feats, a.ref_feats)
+
+
+def test_training_does_not_depend_on_what_ran_before(small):
+    """Judge B's dropout draws from the global generator: training seeds it, so the weights
+    are the same whether or not the process drew random numbers first (e.g. trained judge A)."""
+    cfg = JudgeConfig("pool", width=4, steps=4, batch_size=16)
+    torch.manual_seed(123)
+    a, _, _ = judge_train.train_judge(small, cfg, progress=False, device="cpu")
+    torch.manual_seed(456)
+    torch.rand(1000)
+    b, _, _ = judge_train.train_judge(small, cfg, progress=False, device="cpu")
+    for (name, va), vb in zip(a.state_dict().items(), b.state_dict().values(), strict=True):
+        assert torch.equal(va, vb), name
+    state = torch.get_rng_state()
+    judge_train.train_judge(small, cfg, progress=False, device="cpu")
+    assert torch.equal(torch.get_rng_state(), state)  # the caller's generator is left alone

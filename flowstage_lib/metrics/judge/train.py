@@ -119,18 +119,22 @@ def train_judge(
     t0, c0 = time.perf_counter(), time.process_time()
     net.train()
     bar = tqdm(range(config.steps), desc=f"judge {config.arch}", disable=not progress)
-    for _ in bar:
-        idx = torch.randint(0, data.N, (config.batch_size,), generator=g)
-        x, y = data.x[idx], data.y[idx]  # (B, C, H, W), (B,)
-        if config.augment is not None:
-            x = augment_batch(x, g, config.augment)
-        loss = F.cross_entropy(
-            net(x.to(device)), y.to(device), label_smoothing=config.label_smoothing
-        )
-        opt.zero_grad(set_to_none=True)
-        loss.backward()
-        opt.step()
-        sched.step()
+    # dropout draws from the global generator: seeded here, so the weights do not depend on
+    # what the process ran before (judge B trained alone or after judge A: the same network)
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(config.seed + 1)
+        for _ in bar:
+            idx = torch.randint(0, data.N, (config.batch_size,), generator=g)
+            x, y = data.x[idx], data.y[idx]  # (B, C, H, W), (B,)
+            if config.augment is not None:
+                x = augment_batch(x, g, config.augment)
+            loss = F.cross_entropy(
+                net(x.to(device)), y.to(device), label_smoothing=config.label_smoothing
+            )
+            opt.zero_grad(set_to_none=True)
+            loss.backward()
+            opt.step()
+            sched.step()
     return net.eval(), time.perf_counter() - t0, time.process_time() - c0
 
 
