@@ -167,12 +167,20 @@ def plan_prefetch(table: dict, profile: str, models: list, workers: int) -> tupl
     if not all(math.isfinite(c) for c in costs):
         return (math.nan, f"{n_models} models on {workers} workers, speed not measured"), names
     s = greedy_schedule(costs, workers)
+    speed = float((table.get("estimates") or {}).get("worker_speed", 1.0))
+    if not (math.isfinite(speed) and 0 < speed <= 1):
+        raise ValueError(f"estimates.worker_speed must be in (0, 1], got {speed!r}")
+    slow = (
+        f"each worker at {speed:g}x of a lone process's speed (measured)"
+        if speed < 1 and workers > 1
+        else "slowdown of workers sharing the machine not modelled"
+    )
     basis = (
         f"{n_models} pixel-space models in {len(jobs)} jobs on {workers} workers x 1 thread: "
         f"longest-first schedule's makespan at the measured 1-thread steps/s (serial "
-        f"{sum(costs) / 60:.1f} min; slowdown of workers sharing the machine not modelled)"
+        f"{sum(costs) / 60:.1f} min; {slow})"
     )
-    return (s.makespan, basis), names
+    return (s.makespan / (speed if workers > 1 else 1.0), basis), names
 
 
 def _data_scale(table: dict) -> float | None:

@@ -58,12 +58,21 @@ def test_cpu_plan_keeps_the_budget_chain_in_one_job_and_reports_the_makespan():
     lanes = [0.0, 0.0]
     for c in sorted(costs, reverse=True):
         lanes[lanes.index(min(lanes))] += c
-    assert seconds == pytest.approx(max(lanes))
-    assert max(costs) <= seconds < sum(costs)
-    assert "2 workers" in basis and "makespan" in basis
+    speed = table["estimates"]["worker_speed"]  # measured: each of 2 workers' share
+    assert 0 < speed < 1 and seconds == pytest.approx(max(lanes) / speed)
+    assert max(costs) <= seconds < sum(costs) / speed
+    assert "2 workers" in basis and "makespan" in basis and f"{speed:g}x" in basis
     # the prefetched models' training is no longer added to the sections
     assert "zoo training" not in report.estimates["sec4_stages"][1]
     assert "zoo prefetch" in report.render()
+
+
+@pytest.mark.parametrize("speed", [0, -0.5, 1.5, float("nan")])
+def test_bad_worker_speed_is_named(monkeypatch, speed):
+    table = load_profile("cpu")
+    table["estimates"] = {**table["estimates"], "worker_speed": speed}
+    with pytest.raises(ValueError, match="worker_speed"):
+        prefetch.plan_prefetch(table, "cpu", check.check_profile("cpu").models, 2)
 
 
 # -- the setting ----------------------------------------------------------------------------
