@@ -23,6 +23,7 @@ from flowstage_lib.metrics.judge.panel import agreement, ranks
 from flowstage_lib.path import stagewise_grid
 from flowstage_lib.solver import ModelVelocity, euler_sample, sample
 from flowstage_lib.tooling import cache
+from flowstage_lib.tooling.progress import tqdm
 
 __all__ = [
     "stage_swap_samples",
@@ -112,7 +113,7 @@ def _swap_samples(models, a, b, split, n1, n2, n, seed, batch_size, memo) -> dic
         euler_sample(
             fn, x_s[i : i + batch_size].to(dev), grid[n1:], y[i : i + batch_size].to(dev)
         ).x1.cpu()
-        for i in range(0, n, batch_size)
+        for i in tqdm(range(0, n, batch_size), desc=f"stage 2 ({a}/{b}, split {split:g})")
     ]
     x = to_pixels(rb, torch.cat(parts))  # (n, *shape): k-space / k, before any judge
     return {"x": to_u8(x), "y": y, "seconds": time.time() - t0}
