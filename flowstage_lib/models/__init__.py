@@ -14,7 +14,8 @@ unconditional and ignores ``y`` (``None`` is accepted).
 - :mod:`.conditioning`: time / class embeddings and adaLN modulation shared by all three.
 - :mod:`.spec`: :class:`ModelSpec` + :func:`build_model` (a hashable description, what the cache
   keys on), :func:`count_params`, :func:`eval_mode`, :func:`module_fingerprint`,
-  :func:`default_device`, :func:`bf16_autocast` (the forward on CUDA; never the oracle).
+  :func:`default_device`, :func:`bf16_autocast` (the forward on CUDA and on CPUs with native
+  bf16, :func:`cpu_bf16`; never the oracle).
 - :mod:`.autoencoder` and :mod:`.latent`: the autoencoder latent spaces of Figs. 9 and 12
   (imported from their modules: ``from flowstage_lib.models.latent import train_autoencoder``).
 - :mod:`.precondition`: :class:`Preconditioned` (unit-scale input / output for a model trained
@@ -31,6 +32,7 @@ from flowstage_lib.models.spec import (
     bf16_autocast,
     build_model,
     count_params,
+    cpu_bf16,
     default_device,
     eval_mode,
     module_fingerprint,
@@ -52,5 +54,6 @@ __all__ = [
     "default_device",
     "eval_mode",
     "bf16_autocast",
+    "cpu_bf16",
     "module_fingerprint",
 ]

@@ -18,7 +18,7 @@ from flowstage_lib.models.dit import DIT_SIZES, DiT
 from flowstage_lib.models.mlp import MLP_SIZES, TINY_SIZES, MLPFlow, TinyMLP
 from flowstage_lib.models.precondition import Preconditioned
 from flowstage_lib.tooling import cache
-from flowstage_lib.tooling.devices import run_device
+from flowstage_lib.tooling.devices import CPU_BF16_ENV, cpu_bf16, run_device
 
 __all__ = [
     "ModelSpec",
@@ -27,6 +27,8 @@ __all__ = [
     "default_device",
     "eval_mode",
     "bf16_autocast",
+    "cpu_bf16",
+    "CPU_BF16_ENV",
     "module_fingerprint",
 ]
 
@@ -39,12 +41,15 @@ def default_device() -> torch.device:
 
 
 def bf16_autocast(device: torch.device | str, enabled: bool = True) -> AbstractContextManager:
-    """bf16 autocast for a network's forward on CUDA; on any other device (the CPU) nothing:
-    the forward stays fp32, exactly as without it. Wrap only networks, never the oracle
-    (its logits need fp32 / fp64: Theorem 2.1's softmax loses precision as t -> 1)."""
+    """bf16 autocast for a network's forward on CUDA, and on a CPU with native bf16
+    (:func:`cpu_bf16`); elsewhere nothing: the forward stays fp32, exactly as without it.
+    Wrap only networks, never the oracle (its logits need fp32 / fp64: Theorem 2.1's softmax
+    loses precision as t -> 1)."""
     device = torch.device(device)
     if enabled and device.type == "cuda":
         return torch.autocast("cuda", dtype=torch.bfloat16)
+    if enabled and device.type == "cpu" and cpu_bf16():
+        return torch.autocast("cpu", dtype=torch.bfloat16)
     return nullcontext()
 
 

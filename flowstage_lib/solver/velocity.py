@@ -72,9 +72,10 @@ def _reset(velocity_fn) -> None:
 
 class ModelVelocity:
     """A network as a velocity function (no grad, float32 in and out, evaluated in eval mode;
-    the caller's train/eval mode is restored after every call). On CUDA the forward runs under
-    bf16 autocast unless ``amp=False`` (as in training, ``TrainConfig.amp``); on the CPU it is
-    plain fp32. The sampler's state x stays in x's dtype either way.
+    the caller's train/eval mode is restored after every call). On CUDA, and on a CPU with
+    native bf16 (:func:`~flowstage_lib.models.cpu_bf16`), the forward runs under bf16 autocast
+    unless ``amp=False`` (as in training, ``TrainConfig.amp``); elsewhere it is plain fp32. The
+    sampler's state x stays in x's dtype either way.
 
     ``y = None`` asks a class-conditional model for its unconditional (null-class) velocity.
     """

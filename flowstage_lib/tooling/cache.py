@@ -165,23 +165,26 @@ def cache_key(kind: str, params: dict, modules: Iterable[str] | None = None) -> 
     numpy scalars as Python numbers) and the source of the code that computes the entry
     (:func:`key_files`): the import closure of ``modules`` when given, else of the calling
     module (a caller outside ``flowstage_lib``, or ``FLOWSTAGE_CACHE_KEY=package``: the whole
-    package, the key of earlier versions). Any change to any of them gives a new key.
+    package, the key of earlier versions), and the arithmetic
+    (:func:`~flowstage_lib.tooling.devices.numerics`: bf16 networks on the CPU or not). Any
+    change to any of them gives a new key.
     """
     return _key(kind, params, key_files(modules))
 
 
 def _key(kind: str, params: dict, files: frozenset[Path]) -> str:
     from flowstage_lib import __version__
+    from flowstage_lib.tooling.devices import numerics
 
-    blob = json.dumps(
-        {
-            "kind": kind,
-            "params": _canonical(params),
-            "src": _files_hash([(_closure.hash_base(f.parent), f) for f in files]),
-            "v": __version__,
-        },
-        sort_keys=True,
-    )
+    entry = {
+        "kind": kind,
+        "params": _canonical(params),
+        "src": _files_hash([(_closure.hash_base(f.parent), f) for f in files]),
+        "v": __version__,
+    }
+    if (arith := numerics()) != "default":  # bf16 networks on the CPU (last bits differ)
+        entry["numerics"] = arith  # fp32 keys stay as they were
+    blob = json.dumps(entry, sort_keys=True)
     return hashlib.sha256(blob.encode()).hexdigest()[:24]
 
 

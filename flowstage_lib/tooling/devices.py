@@ -12,11 +12,13 @@ Two devices, kept apart on purpose:
 So a result the gpu profile computed on a GPU has the key that a CPU-only machine computes for
 the gpu profile, and ``flowstage book --profile gpu --from-cache`` renders it there; without
 an override the machine's device never enters a key. Results computed under another
-requested device (``--device cpu``) are kept apart from the profile's own.
+requested device (``--device cpu``) are kept apart from the profile's own. On the CPU, keys
+also hold whether networks ran in bf16 (:func:`numerics`, :func:`cpu_bf16`).
 """
 
 from __future__ import annotations
 
+import functools
 import os
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -36,6 +38,9 @@ __all__ = [
     "active_profile",
     "requested_device",
     "DeviceError",
+    "CPU_BF16_ENV",
+    "cpu_bf16",
+    "numerics",
 ]
 
 DEVICE_ENV = "FLOWSTAGE_DEVICE"
@@ -112,6 +117,47 @@ def key_device(profile: str | None = None) -> str:
             )
         return REQUESTED_DEVICE[profile]
     return run_device().type
+
+
+#: ``FLOWSTAGE_CPU_BF16``: ``1`` runs networks under bf16 autocast on any CPU, ``0`` never,
+#: unset (auto) where the CPU multiplies bf16 natively (:func:`cpu_bf16`).
+CPU_BF16_ENV = "FLOWSTAGE_CPU_BF16"
+_BF16_FLAGS = ("amx_bf16", "avx512_bf16")  # Intel AMX (Sapphire Rapids on), AVX512-BF16 (Zen 4)
+
+
+@functools.cache
+def _cpu_flags() -> frozenset[str]:
+    try:
+        with open("/proc/cpuinfo") as f:
+            for line in f:
+                if line.startswith("flags"):
+                    return frozenset(line.split(":", 1)[1].split())
+    except OSError:
+        pass
+    return frozenset()  # not Linux (macOS, Windows): no probe, so fp32
+
+
+def cpu_bf16() -> bool:
+    """Whether networks run under bf16 autocast on this machine's CPU: ``$FLOWSTAGE_CPU_BF16``
+    (``1`` / ``0``) when set, else whether the CPU has native bf16 matrix units (the
+    ``amx_bf16`` or ``avx512_bf16`` flag). There, oneDNN's bf16 matmul is several times the
+    fp32 rate (``benchmarks/bench_models.py`` measures both); elsewhere bf16 would be emulated
+    and slower, so the CPU stays fp32. Cache keys hold the answer
+    (:func:`numerics`), as results differ in the last bits."""
+    text = os.environ.get(CPU_BF16_ENV, "").strip()
+    if text in ("0", "1"):
+        return text == "1"
+    if text:
+        raise ValueError(f"{CPU_BF16_ENV} must be 1 (bf16 on the CPU) or 0 (fp32), got {text!r}")
+    return bool(_cpu_flags() & set(_BF16_FLAGS))
+
+
+def numerics(profile: str | None = None) -> str:
+    """What cache keys hold about the arithmetic besides the device: ``"cpu-bf16"`` where the
+    keys name the CPU (:func:`key_device`) and networks run there under bf16 autocast
+    (:func:`cpu_bf16`), else ``"default"`` (fp32 on the CPU; CUDA's bf16 comes with the
+    device). Results that differ in the last bits thus never share a cache entry."""
+    return "cpu-bf16" if key_device(profile) == "cpu" and cpu_bf16() else "default"
 
 
 @contextmanager

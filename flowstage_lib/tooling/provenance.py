@@ -93,7 +93,7 @@ def provenance(profile: str, params: dict[str, Any], wall_s: float | None = None
             return None
         return out.stdout.strip() if out.returncode == 0 else None
 
-    from flowstage_lib.tooling.devices import key_device, run_device
+    from flowstage_lib.tooling.devices import key_device, numerics, run_device
 
     status = git("status", "--porcelain", "--untracked-files=no")
     run = run_device()
@@ -108,6 +108,7 @@ def provenance(profile: str, params: dict[str, Any], wall_s: float | None = None
         "git_dirty": None if status is None else bool(status),
         "device": device,  # where it ran
         "key_device": key_device(profile),  # what its cache keys hold (the profile's device)
+        "numerics": numerics(profile),  # "cpu-bf16": networks ran under bf16 autocast on the CPU
         "torch": torch.__version__,
         "python": platform.python_version(),
         "torch_threads": torch.get_num_threads(),

@@ -90,7 +90,7 @@ class TrainConfig:
     log_oracle: bool = True  # compute the oracle-target loss on logged batches
     snapshot_every: int = 0  # EMA snapshots every k steps (FD-over-training); 0 = none
     checkpoint_every: int = 500  # checkpoint every k steps (and at the end); 0 = no cache
-    amp: bool = True  # bf16 autocast on CUDA (ignored on CPU, which stays fp32)
+    amp: bool = True  # bf16 autocast on CUDA and on CPUs with native bf16 (models.cpu_bf16)
     device: str | None = None  # None = CUDA if available, else CPU
 
     def __post_init__(self):
@@ -191,7 +191,7 @@ def _setup(spec: ModelSpec, data, cfg: TrainConfig) -> tuple[_Segment, TrainStat
         can_save=use_cache,
         x_all=data.x.to(device),
         y_all=data.y.to(device) if spec.num_classes > 0 else None,
-        amp=cfg.amp and device.type == "cuda",
+        amp=cfg.amp,  # bf16_autocast decides per device (CUDA; CPU where native)
     )
     return seg, st
 

@@ -52,8 +52,9 @@ class _Probe(torch.nn.Module):
         return h.view_as(x) * t.view(-1, 1, 1, 1)
 
 
-def test_model_velocity_on_the_cpu_is_plain_fp32():
-    """bf16 autocast is for CUDA only: on the CPU the forward is the model's own fp32 call."""
+def test_model_velocity_on_a_cpu_without_native_bf16_is_plain_fp32(monkeypatch):
+    """Without native bf16 on the CPU the forward is the model's own fp32 call."""
+    monkeypatch.setenv("FLOWSTAGE_CPU_BF16", "0")
     m = _Probe()
     x, t, y = torch.randn(2, 1, 4, 4), torch.full((2,), 0.5), torch.tensor([0, 1])
     v = ModelVelocity(m)(x, t, y)  # amp on by default
@@ -63,14 +64,62 @@ def test_model_velocity_on_the_cpu_is_plain_fp32():
     assert torch.equal(ModelVelocity(m, amp=False)(x, t, y), v)
 
 
-def test_bf16_autocast_is_for_cuda_only():
+def test_model_velocity_on_a_cpu_with_native_bf16_autocasts(monkeypatch):
+    """With native bf16 the forward runs under CPU autocast (unless ``amp=False``); the
+    velocity comes back in x's dtype."""
+    monkeypatch.setenv("FLOWSTAGE_CPU_BF16", "1")
+    m = _Probe()
+    x, t, y = torch.randn(2, 1, 4, 4), torch.full((2,), 0.5), torch.tensor([0, 1])
+    v = ModelVelocity(m)(x, t, y)
+    assert m.seen == [(True, torch.bfloat16)] and v.dtype == torch.float32
+    ModelVelocity(m, amp=False)(x, t, y)
+    assert m.seen[-1] == (False, torch.float32)
+
+
+def test_bf16_autocast_per_device(monkeypatch):
     from flowstage_lib.models import bf16_autocast
 
+    monkeypatch.setenv("FLOWSTAGE_CPU_BF16", "0")
     assert not isinstance(bf16_autocast("cpu"), torch.autocast)
+    monkeypatch.setenv("FLOWSTAGE_CPU_BF16", "1")
+    ctx = bf16_autocast("cpu")
+    assert isinstance(ctx, torch.autocast) and ctx.fast_dtype == torch.bfloat16
+    assert not isinstance(bf16_autocast("cpu", enabled=False), torch.autocast)
     assert not isinstance(bf16_autocast("cuda", enabled=False), torch.autocast)
     with pytest.warns(UserWarning) if not torch.cuda.is_available() else _nothing():
         ctx = bf16_autocast(torch.device("cuda", 0))
     assert isinstance(ctx, torch.autocast) and ctx.fast_dtype == torch.bfloat16
+
+
+def test_cpu_bf16_reads_the_cpu_flags_and_the_override(monkeypatch):
+    from flowstage_lib.tooling import devices
+
+    monkeypatch.delenv("FLOWSTAGE_CPU_BF16", raising=False)
+    monkeypatch.setattr(devices, "_cpu_flags", lambda: frozenset({"avx2", "amx_bf16"}))
+    assert devices.cpu_bf16()
+    monkeypatch.setattr(devices, "_cpu_flags", lambda: frozenset({"avx2", "fma"}))
+    assert not devices.cpu_bf16()
+    monkeypatch.setenv("FLOWSTAGE_CPU_BF16", "1")
+    assert devices.cpu_bf16()
+    monkeypatch.setenv("FLOWSTAGE_CPU_BF16", "yes")
+    with pytest.raises(ValueError, match="FLOWSTAGE_CPU_BF16 must be 1"):
+        devices.cpu_bf16()
+
+
+def test_numerics_enter_cache_keys(monkeypatch):
+    """A CPU-keyed profile's entries computed with bf16 networks never share a key with fp32
+    ones; a CUDA-keyed profile's keys do not depend on this machine's CPU."""
+    from flowstage_lib.tooling.cache import cache_key
+    from flowstage_lib.tooling.devices import numerics
+
+    keys = {}
+    for flag in ("0", "1"):
+        monkeypatch.setenv("FLOWSTAGE_CPU_BF16", flag)
+        keys[flag] = cache_key("probe", {"a": 1}, modules=["flowstage_lib.solver.velocity"])
+        assert numerics("gpu") == "default"
+    assert keys["0"] != keys["1"]
+    monkeypatch.setenv("FLOWSTAGE_CPU_BF16", "1")
+    assert numerics("cpu") == "cpu-bf16"
 
 
 def _nothing():

@@ -4,6 +4,7 @@ per-t diagnostics (Fig. 7a / 10)."""
 import math
 from types import SimpleNamespace
 
+import numpy as np
 import pytest
 import torch
 
@@ -268,8 +269,10 @@ def test_corrupt_checkpoint_is_reported_then_retrained(monkeypatch):
     assert [s for s, fin, _ in list_checkpoints(first.key) if fin] == [6]  # rewritten
 
 
-def test_amp_leaves_the_cpu_path_unchanged():
-    """``amp`` (bf16 autocast) is for CUDA: on the CPU a run with it is bit-for-bit the fp32 run."""
+def test_amp_leaves_the_cpu_path_unchanged_without_native_bf16(monkeypatch):
+    """Where the CPU has no native bf16 (``FLOWSTAGE_CPU_BF16=0`` stands in for one), ``amp``
+    changes nothing: a run with it is bit-for-bit the fp32 run."""
+    monkeypatch.setenv("FLOWSTAGE_CPU_BF16", "0")
     data = gaussian_mixture()
     runs = [
         train(TOY_SPEC, data, TrainConfig(steps=6, **FAST, amp=amp, device="cpu"), progress=False)
@@ -278,6 +281,25 @@ def test_amp_leaves_the_cpu_path_unchanged():
     a, b = (r.ema_state for r in runs)
     assert all(torch.equal(a[k], b[k]) for k in a)
     assert runs[0].history["loss"] == runs[1].history["loss"]
+
+
+def test_amp_runs_the_network_in_bf16_on_a_cpu_with_native_bf16(monkeypatch):
+    """With native bf16 (forced by ``FLOWSTAGE_CPU_BF16=1``) the forward runs under autocast:
+    the run differs from the fp32 run in the last bits, learns as well, and is cached under
+    another key (the keys hold the numerics)."""
+    from flowstage_lib.training.checkpoints import run_key
+
+    data = gaussian_mixture()
+    cfg = TrainConfig(steps=6, **FAST, device="cpu")
+    runs, keys = {}, {}
+    for flag in ("0", "1"):
+        monkeypatch.setenv("FLOWSTAGE_CPU_BF16", flag)
+        runs[flag] = train(TOY_SPEC, data, cfg, progress=False)
+        keys[flag] = run_key(TOY_SPEC, data, cfg)
+    assert keys["0"] != keys["1"]
+    l0, l1 = (np.asarray(runs[f].history["loss"]) for f in ("0", "1"))
+    assert not np.array_equal(l0, l1)
+    assert np.allclose(l0, l1, rtol=0.05)  # bf16 rounding, not another trajectory
 
 
 def test_the_oracle_target_is_computed_outside_autocast(monkeypatch):
