@@ -11,11 +11,17 @@ For every size of a zoo profile's ladder this prints:
   x3 for forward + backward) and its ratio to this machine's float32 (CPU) / bf16 (CUDA)
   matmul throughput measured in the same run (a 1024^3 or 4096^3 product).
 
+Networks run as the library runs them (:func:`flowstage_lib.models.bf16_autocast`): bf16
+autocast on CUDA and on a CPU with native bf16 (AMX / AVX512-BF16), else fp32.
+``--compare-precision`` times every size on the CPU both ways (``FLOWSTAGE_CPU_BF16`` = 0 and
+1, the fp32 run is the baseline) and prints the bf16 / fp32 ratios.
+
 Usage::
 
     python benchmarks/bench_models.py                      # cpu profile, CPU
     python benchmarks/bench_models.py --profile gpu --device cuda
     python benchmarks/bench_models.py --threads 1          # e.g. on a busy shared machine
+    python benchmarks/bench_models.py --threads 1 --compare-precision   # CPU: bf16 vs fp32
 
 On a shared 2-core machine the numbers are contended by other processes; say so when quoting
 them. With other processes busy, ``--threads 1`` is often several times faster than 2 threads
@@ -25,12 +31,13 @@ them. With other processes busy, ``--threads 1`` is often several times faster t
 from __future__ import annotations
 
 import argparse
+import os
 import time
 
 import torch
 from torch.utils.flop_counter import FlopCounterMode
 
-from flowstage_lib.models import build_model, count_params
+from flowstage_lib.models import bf16_autocast, build_model, count_params, cpu_bf16
 from flowstage_lib.solver import ModelVelocity, sample
 from flowstage_lib.training import ema_update
 from flowstage_lib.training.zoo import ZOO_PRESETS, zoo_spec
@@ -83,14 +90,13 @@ def bench_size(profile: str, size: str, device: torch.device, steps: int, n_samp
     ema = build_model(spec).to(device).requires_grad_(False)
     opt = torch.optim.AdamW(model.parameters(), lr=cfg.lr, betas=cfg.betas)
     B = cfg.batch_size
-    amp = cfg.amp and device.type == "cuda"
     x = torch.randn(B, *shape, device=device)
     t = torch.rand(B, device=device)
     y = torch.randint(0, K + 1, (B,), device=device)
     target = torch.randn(B, *shape, device=device)
 
     def step():
-        with torch.autocast(device.type, dtype=torch.bfloat16, enabled=amp):
+        with bf16_autocast(device, cfg.amp):  # as the trainer runs it
             pred = model(x, t, y)
         loss = (pred.float() - target).pow(2).mean()
         opt.zero_grad(set_to_none=True)
@@ -134,6 +140,11 @@ def main() -> None:
     ap.add_argument("--steps", type=int, default=10, help="timed training steps per size")
     ap.add_argument("--samples", type=int, default=100, help="images sampled per size")
     ap.add_argument("--threads", type=int, default=None, help="torch intra-op threads")
+    ap.add_argument(
+        "--compare-precision",
+        action="store_true",
+        help="CPU: time each size in fp32 and in bf16 autocast, and print the ratios",
+    )
     args = ap.parse_args()
     if args.threads:
         torch.set_num_threads(args.threads)
@@ -145,6 +156,12 @@ def main() -> None:
         f"profile {args.profile}, device {device}, threads {torch.get_num_threads()}, "
         f"matmul baseline ({kind}) {peak:.1f} GFLOP/s"
     )
+    if args.compare_precision:
+        if device.type != "cpu":
+            ap.error("--compare-precision is for the CPU (CUDA always runs bf16)")
+        _compare(args, sizes, device)
+        return
+    print(f"networks in {'bf16 autocast' if device.type == 'cuda' or cpu_bf16() else 'fp32'}")
     hdr = "| size | params (M) | train steps/s | budget (min) | sample img/s | GFLOP/s | / matmul |"
     print(hdr)
     print("|" + "---|" * 7)
@@ -156,6 +173,36 @@ def main() -> None:
             f"{r['train_gflops'] / peak:.2f} |",
             flush=True,
         )
+
+
+def _compare(args, sizes, device) -> None:
+    """Each size in fp32 (the baseline) then bf16 autocast, back to back, and the ratios."""
+    flags = "overridden" if "FLOWSTAGE_CPU_BF16" in os.environ else cpu_bf16()
+    print(f"CPU bf16 flags (amx_bf16 / avx512_bf16) present: {flags}")
+    print(
+        "| size | fp32 train steps/s | bf16 train steps/s | train x "
+        "| fp32 sample img/s | bf16 sample img/s | sample x |"
+    )
+    print("|" + "---|" * 7)
+    before = os.environ.get("FLOWSTAGE_CPU_BF16")
+    try:
+        for size in sizes:
+            r = {}
+            for flag in ("0", "1"):
+                os.environ["FLOWSTAGE_CPU_BF16"] = flag
+                r[flag] = bench_size(args.profile, size, device, args.steps, args.samples)
+            a, b = r["0"], r["1"]
+            print(
+                f"| {size} | {a['train_steps_s']:.1f} | {b['train_steps_s']:.1f} | "
+                f"{b['train_steps_s'] / a['train_steps_s']:.2f} | {a['sample_img_s']:.0f} | "
+                f"{b['sample_img_s']:.0f} | {b['sample_img_s'] / a['sample_img_s']:.2f} |",
+                flush=True,
+            )
+    finally:
+        if before is None:
+            os.environ.pop("FLOWSTAGE_CPU_BF16", None)
+        else:
+            os.environ["FLOWSTAGE_CPU_BF16"] = before
 
 
 if __name__ == "__main__":
