@@ -36,6 +36,7 @@ COMPUTE = {
     "sec2_oracle": "flowstage_lib.experiments.sec2_sampling",
     "sec3_two_stage": "flowstage_lib.experiments.sec3_two_stage",
     "explorer": "flowstage_lib.experiments.explorer",
+    "judges": "flowstage_lib.experiments.judges",
     "sec4_stages": "flowstage_lib.experiments.sec4_stages.compute",
     "sec5_practices": "flowstage_lib.experiments.sec5_practices.compute",
 }

@@ -59,9 +59,10 @@ def test_cpu_plan_keeps_the_budget_chain_in_one_job_and_reports_the_makespan():
     for c in sorted(costs, reverse=True):
         lanes[lanes.index(min(lanes))] += c
     speed = table["estimates"]["worker_speed"]  # measured: each of 2 workers' share
-    assert 0 < speed < 1 and seconds == pytest.approx(max(lanes) / speed)
+    assert 0 < speed <= 1 and seconds == pytest.approx(max(lanes) / speed)
     assert max(costs) <= seconds < sum(costs) / speed
-    assert "2 workers" in basis and "makespan" in basis and f"{speed:g}x" in basis
+    assert "2 workers" in basis and "makespan" in basis
+    assert (f"{speed:g}x" in basis) if speed < 1 else ("not modelled" in basis)
     # the prefetched models' training is no longer added to the sections
     assert "zoo training" not in report.estimates["sec4_stages"][1]
     assert "zoo prefetch" in report.render()
