@@ -266,12 +266,12 @@ def _scaled_cached(profile: str, size: str, target: str, budget: int, k: float) 
 def _check_zoo(table: dict, profile: str) -> tuple[list[Finding], list[ModelPlan]]:
     from flowstage_lib.data import load_dataset
     from flowstage_lib.models import build_model, count_params
+    from flowstage_lib.tooling.prefetch import train_rate
     from flowstage_lib.training import run_key
     from flowstage_lib.training.checkpoints import list_checkpoints as _list_ckpts
     from flowstage_lib.training.zoo import ZOO_PRESETS, zoo_config, zoo_spec
 
     preset = ZOO_PRESETS[profile]
-    rates = (table.get("estimates") or {}).get("train_steps_per_s", {})
     findings, plans, scale = [], {}, {}
     data = load_dataset("mnist5k", preset.split)
     for size, target, budget, space, sec in _zoo_requests(table, profile):
@@ -299,7 +299,7 @@ def _check_zoo(table: dict, profile: str) -> tuple[list[Finding], list[ModelPlan
                 scale["k"] = _cached_scale(table)
             k = scale["k"]
             cached = k is not None and _scaled_cached(profile, size, target, budget, k)
-        rate = float(rates.get(size, math.nan)) * (0.5 if target == "oracle" else 1.0)
+        rate = train_rate(table, size, target)
         todo = cfg.steps - (cfg.steps // budget if budget > 1 else 0)  # budget k continues k-1
         est = 0.0 if cached else todo / rate
         n_params = count_params(build_model(spec))

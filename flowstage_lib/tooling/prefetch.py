@@ -38,6 +38,8 @@ __all__ = [
     "check_workers",
     "greedy_schedule",
     "zoo_jobs",
+    "train_rate",
+    "ORACLE_TARGET_SPEED",
     "plan_prefetch",
     "prefetch_zoo",
     "run_prefetch",
@@ -122,14 +124,32 @@ def greedy_schedule(costs: Sequence[float], workers: int) -> Schedule:
     return Schedule(lanes, finish, max(finish) if finish else 0.0)
 
 
+#: Speed of oracle-target training relative to the CFM target where a profile does not state
+#: its measured ``estimates.oracle_target_speed`` (the oracle's softmax over the data per batch).
+ORACLE_TARGET_SPEED = 0.5
+
+
+def train_rate(table: dict, size: str, target: str) -> float:
+    """The plan's 1-thread training steps/s of ``size`` for ``target`` ("cfm" | "oracle"):
+    ``estimates.train_steps_per_s[size]``, times ``estimates.oracle_target_speed`` (default
+    :data:`ORACLE_TARGET_SPEED`) for the oracle target; NaN where no speed is measured. The
+    one rate that ``flowstage check`` and the prefetch schedule both use."""
+    est = table.get("estimates") or {}
+    rate = float((est.get("train_steps_per_s") or {}).get(size, math.nan))
+    if target == "oracle":
+        speed = float(est.get("oracle_target_speed", ORACLE_TARGET_SPEED))
+        if not 0.0 < speed <= 1.0:
+            raise ValueError(f"estimates.oracle_target_speed must be in (0, 1], got {speed!r}")
+        rate *= speed
+    return rate
+
+
 def _job_seconds(table: dict, profile: str, size: str, target: str, budget: int) -> float:
     """The plan's training estimate of a whole chain up to ``budget`` at the profile's measured
-    1-thread steps/s (the oracle target half as fast, as ``flowstage check`` assumes)."""
+    1-thread steps/s (:func:`train_rate`)."""
     from flowstage_lib.training.zoo import zoo_config
 
-    rates = (table.get("estimates") or {}).get("train_steps_per_s", {}) or {}
-    rate = float(rates.get(size, math.nan)) * (0.5 if target == "oracle" else 1.0)
-    return zoo_config(profile, target, budget).steps / rate
+    return zoo_config(profile, target, budget).steps / train_rate(table, size, target)
 
 
 def zoo_jobs(table: dict, profile: str, sections: Sequence[str] | None = None) -> list[ZooJob]:

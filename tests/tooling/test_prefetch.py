@@ -49,7 +49,10 @@ def test_cpu_plan_keeps_the_budget_chain_in_one_job_and_reports_the_makespan():
     rate = table["estimates"]["train_steps_per_s"]
     steps = table["zoo"]["train"]["steps"]
     assert chain.seconds == pytest.approx(2 * steps / rate["B"])
-    assert jobs[("S", "oracle", "pixels x k")].seconds == pytest.approx(steps / (rate["S"] / 2))
+    oracle_speed = table["estimates"].get("oracle_target_speed", prefetch.ORACLE_TARGET_SPEED)
+    assert jobs[("S", "oracle", "pixels x k")].seconds == pytest.approx(
+        steps / (rate["S"] * oracle_speed)
+    )
     assert ("B", "cfm", "pixels") in jobs  # Sec. 5's native cross-check model
     report = check.check_profile("cpu")
     seconds, basis = report.estimates["zoo prefetch"]
@@ -264,3 +267,18 @@ def test_book_and_compute_prefetch_unless_told_not_to(monkeypatch, tmp_path):
     assert cli.main([*book, "--no-prefetch"]) == 0
     assert cli.main([*book, "--from-cache"]) == 0  # renders from the cache: nothing trains
     assert len(calls) == 2
+
+
+def test_train_rate_scales_the_oracle_target_by_the_profiles_measured_speed():
+    """One rate for check and prefetch: the CFM rate as measured, the oracle target's at the
+    profile's ``oracle_target_speed`` (default 0.5), NaN without a measurement, and a clear
+    error for a speed outside (0, 1]."""
+    table = {"estimates": {"train_steps_per_s": {"S": 20.0}}}
+    assert prefetch.train_rate(table, "S", "cfm") == 20.0
+    assert prefetch.train_rate(table, "S", "oracle") == 20.0 * prefetch.ORACLE_TARGET_SPEED
+    table["estimates"]["oracle_target_speed"] = 0.74
+    assert prefetch.train_rate(table, "S", "oracle") == pytest.approx(14.8)
+    assert math.isnan(prefetch.train_rate(table, "L", "cfm"))
+    table["estimates"]["oracle_target_speed"] = 1.5
+    with pytest.raises(ValueError, match="estimates.oracle_target_speed must be in"):
+        prefetch.train_rate(table, "S", "oracle")
