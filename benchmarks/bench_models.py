@@ -39,6 +39,7 @@ from torch.utils.flop_counter import FlopCounterMode
 
 from flowstage_lib.models import bf16_autocast, build_model, count_params, cpu_bf16
 from flowstage_lib.solver import ModelVelocity, sample
+from flowstage_lib.tooling.devices import CPU_BF16_ENV
 from flowstage_lib.training import ema_update
 from flowstage_lib.training.zoo import ZOO_PRESETS, zoo_spec
 
@@ -177,19 +178,19 @@ def main() -> None:
 
 def _compare(args, sizes, device) -> None:
     """Each size in fp32 (the baseline) then bf16 autocast, back to back, and the ratios."""
-    flags = "overridden" if "FLOWSTAGE_CPU_BF16" in os.environ else cpu_bf16()
+    flags = "overridden" if CPU_BF16_ENV in os.environ else cpu_bf16()
     print(f"CPU bf16 flags (amx_bf16 / avx512_bf16) present: {flags}")
     print(
         "| size | fp32 train steps/s | bf16 train steps/s | train x "
         "| fp32 sample img/s | bf16 sample img/s | sample x |"
     )
     print("|" + "---|" * 7)
-    before = os.environ.get("FLOWSTAGE_CPU_BF16")
+    before = os.environ.get(CPU_BF16_ENV)
     try:
         for size in sizes:
             r = {}
             for flag in ("0", "1"):
-                os.environ["FLOWSTAGE_CPU_BF16"] = flag
+                os.environ[CPU_BF16_ENV] = flag
                 r[flag] = bench_size(args.profile, size, device, args.steps, args.samples)
             a, b = r["0"], r["1"]
             print(
@@ -200,9 +201,9 @@ def _compare(args, sizes, device) -> None:
             )
     finally:
         if before is None:
-            os.environ.pop("FLOWSTAGE_CPU_BF16", None)
+            os.environ.pop(CPU_BF16_ENV, None)
         else:
-            os.environ["FLOWSTAGE_CPU_BF16"] = before
+            os.environ[CPU_BF16_ENV] = before
 
 
 if __name__ == "__main__":

@@ -57,11 +57,6 @@ def judge_reports(profile: str, n_images: int, seed: int = 0) -> list[JudgeRow]:
             key,
             lambda j=judge: asdict(robustness_report(j, n=int(n_images), seed=seed)),
         )
-        rep = {
-            **rep,
-            "clean_ci": tuple(rep["clean_ci"]),
-            "noise_0_2_ci": tuple(rep["noise_0_2_ci"]),
-        }
         rows.append(JudgeRow(judge, RobustnessReport(**rep)))
     return rows
 

@@ -18,7 +18,7 @@ from flowstage_lib.models.dit import DIT_SIZES, DiT
 from flowstage_lib.models.mlp import MLP_SIZES, TINY_SIZES, MLPFlow, TinyMLP
 from flowstage_lib.models.precondition import Preconditioned
 from flowstage_lib.tooling import cache
-from flowstage_lib.tooling.devices import CPU_BF16_ENV, cpu_bf16, run_device
+from flowstage_lib.tooling.devices import cpu_bf16, run_device
 
 __all__ = [
     "ModelSpec",
@@ -28,7 +28,6 @@ __all__ = [
     "eval_mode",
     "bf16_autocast",
     "cpu_bf16",
-    "CPU_BF16_ENV",
     "module_fingerprint",
 ]
 

@@ -235,11 +235,11 @@ def _is_cached(profile: str, job: ZooJob, k: float | None) -> bool:
 
 
 def _cost(job: ZooJob) -> float:
-    """The job's estimate for ordering; without a measured speed, its budget (x2 for the
-    oracle target), so longer chains still go first."""
+    """The job's estimate for ordering; without a measured speed, its budget (divided by
+    :data:`ORACLE_TARGET_SPEED` for the oracle target), so longer chains still go first."""
     if math.isfinite(job.seconds):
         return job.seconds
-    return float(max(job.budgets) * (2 if job.target == "oracle" else 1))
+    return float(max(job.budgets)) / (ORACLE_TARGET_SPEED if job.target == "oracle" else 1.0)
 
 
 def _init_worker(env: dict[str, str]) -> None:

@@ -104,8 +104,9 @@ def note(message: str) -> None:
 
 
 @contextlib.contextmanager
-def stage(name: str) -> Iterator[None]:
-    """Name the work inside (nested stages join with " / "); writes a start and an end line."""
+def stage(name: str, times: dict[str, float] | None = None) -> Iterator[None]:
+    """Name the work inside (nested stages join with " / "); writes a start and an end line,
+    and adds the wall seconds to ``times[name]`` when a dict is given."""
     t0 = time.time()
     note(f"{name} ...")
     _stage.append(name)
@@ -113,7 +114,10 @@ def stage(name: str) -> Iterator[None]:
         yield
     finally:
         _stage.pop()
-        note(f"{name}: done in {time.time() - t0:.1f} s")
+        dt = time.time() - t0
+        note(f"{name}: done in {dt:.1f} s")
+        if times is not None:
+            times[name] = times.get(name, 0.0) + dt
 
 
 class ProgressTail:

@@ -34,15 +34,10 @@ class View:
 
     def timed(self, name: str, fn, *args, **kwargs):
         """Call ``fn(*args, **kwargs)`` and add its wall time to ``self.times[name]``."""
-        import time
-
         from flowstage_lib.tooling.progress import stage
 
-        t0 = time.time()
-        with stage(name):  # the terminal of `flowstage book` sees what runs
-            out = fn(*args, **kwargs)
-        self.times[name] = self.times.get(name, 0.0) + time.time() - t0
-        return out
+        with stage(name, self.times):  # the terminal of `flowstage book` sees what runs
+            return fn(*args, **kwargs)
 
     def glue(self, values: dict[str, Any] | None = None, **kwargs: Any) -> None:
         """``myst_nb.glue`` every value (numpy scalars as Python numbers), without display."""

@@ -162,7 +162,6 @@ class _Segment:
     can_save: bool
     x_all: torch.Tensor  # (N, *shape)
     y_all: torch.Tensor | None  # (N,) or None (unconditional model)
-    amp: bool
     oracle: Any = None
     snaps: dict[int, dict[str, torch.Tensor]] = field(default_factory=dict)
     t_start: float = field(default_factory=time.perf_counter)
@@ -191,7 +190,6 @@ def _setup(spec: ModelSpec, data, cfg: TrainConfig) -> tuple[_Segment, TrainStat
         can_save=use_cache,
         x_all=data.x.to(device),
         y_all=data.y.to(device) if spec.num_classes > 0 else None,
-        amp=cfg.amp,  # bf16_autocast decides per device (CUDA; CPU where native)
     )
     return seg, st
 
@@ -232,7 +230,7 @@ def _step(seg: _Segment, st: TrainState, bar) -> None:
     u_orc = _oracle_target(seg, x_t, t, y) if need_oracle else None
     target = u_orc if cfg.target == "oracle" else u_cfm
 
-    with bf16_autocast(seg.device, seg.amp):  # the network only; the oracle target is fp32
+    with bf16_autocast(seg.device, cfg.amp):  # the network only; the oracle target is fp32
         pred = st.model(x_t, t, y)  # (B, *shape)
     pred = pred.float()
     loss = F.mse_loss(pred, target) * getattr(st.model, "loss_weight", 1.0)  # Preconditioned
