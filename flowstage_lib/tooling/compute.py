@@ -7,7 +7,8 @@ cache keys hold the device the profile requests, not the machine's
 (:mod:`flowstage_lib.tooling.devices`).
 
 Each section's ``compute(P)`` makes exactly the cached calls of its notebook (same functions,
-same arguments); the test suite checks it by rendering the smoke book under
+same arguments): Secs. 4 and 5's notebooks call it and read its result (``Sec4Run``,
+``Sec5Run``); the test suite checks every section by rendering the smoke book under
 ``FLOWSTAGE_CACHE_STRICT=1`` after ``flowstage compute --all``.
 """
 
