@@ -289,7 +289,7 @@ def _check_zoo(table: dict, profile: str) -> tuple[list[Finding], list[ModelPlan
             plans[name].used_by = sorted(set(plans[name].used_by) | {sec})
             continue
         spec = zoo_spec(profile, size, data)
-        cfg = zoo_config(profile, target, budget)
+        cfg = zoo_config(profile, target, budget, size)
         cached = False
         if space == "pixels":  # latent models depend on autoencoders the build trains
             ckpts = _list_ckpts(run_key(spec, data, cfg))

@@ -149,7 +149,7 @@ def _job_seconds(table: dict, profile: str, size: str, target: str, budget: int)
     1-thread steps/s (:func:`train_rate`)."""
     from flowstage_lib.training.zoo import zoo_config
 
-    return zoo_config(profile, target, budget).steps / train_rate(table, size, target)
+    return zoo_config(profile, target, budget, size).steps / train_rate(table, size, target)
 
 
 def zoo_jobs(table: dict, profile: str, sections: Sequence[str] | None = None) -> list[ZooJob]:
@@ -229,7 +229,7 @@ def _is_cached(profile: str, job: ZooJob, k: float | None) -> bool:
     if job.scaled:
         sigma, ds, scale = data_rms(ds.x), scale_data(ds, k), float(k)
     spec = zoo_spec(profile, job.size, ds, data_scale=scale, sigma_data=sigma)
-    cfg = zoo_config(profile, job.target, job.budgets[-1])
+    cfg = zoo_config(profile, job.target, job.budgets[-1], job.size)
     ckpts = list_checkpoints(run_key(spec, ds, cfg))
     return any(final and step >= cfg.steps for step, final, _ in ckpts)
 

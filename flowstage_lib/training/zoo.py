@@ -31,7 +31,7 @@ training set); its samples live in k-space and go through
 
 from __future__ import annotations
 
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, fields, replace
 from typing import Any
 
 from flowstage_lib.data.scaled import CalibratedDecode, calibrated_decode, scale_data
@@ -58,6 +58,8 @@ class ZooPreset:
         family: model family of :func:`~flowstage_lib.models.build_model` ("mlp" | "dit").
         sizes: size -> ``ModelSpec.overrides`` (on top of the family's ladder).
         train: the 1x-budget :class:`~flowstage_lib.training.TrainConfig` (target set per call).
+        train_by_size: size -> TrainConfig fields that replace ``train``'s for that size (e.g.
+            the cpu ladder's learning rate, which falls with width).
         main_size: the model the book uses when one model is enough.
         cfg_scale: the guidance scale the book uses for "CFG" samples of this profile
             (chosen by measurement; CFG 1 = plain conditional sampling).
@@ -68,6 +70,7 @@ class ZooPreset:
     family: str
     sizes: dict[str, dict[str, Any]]
     train: TrainConfig
+    train_by_size: dict[str, dict[str, Any]] = field(default_factory=dict)
     main_size: str = "B"
     cfg_scale: float = 1.0
     split: str = "train"
@@ -77,10 +80,21 @@ class ZooPreset:
 def _preset_from_profile(z: dict[str, Any]) -> ZooPreset:
     """A ``zoo:`` block of ``profiles/<profile>.yml`` as a :class:`ZooPreset`."""
     sizes = {k: dict(v or {}) for k, v in z["sizes"].items()}
+    by_size = {k: dict(v or {}) for k, v in (z.get("train_by_size") or {}).items()}
+    known = {f.name for f in fields(TrainConfig)} - {"steps", "target"}
+    for size, over in by_size.items():
+        if size not in sizes:
+            raise ValueError(f"zoo.train_by_size: size {size!r} is not in zoo.sizes {list(sizes)}")
+        if set(over) - known:
+            raise ValueError(
+                f"zoo.train_by_size.{size}: unknown or fixed TrainConfig fields "
+                f"{sorted(set(over) - known)} (steps and target come from the budget and the call)"
+            )
     return ZooPreset(
         family=z["family"],
         sizes=sizes,
         train=TrainConfig(**z["train"]),
+        train_by_size=by_size,
         main_size=z.get("main_size", "B"),
         cfg_scale=float(z.get("cfg_scale", 1.0)),
         split=z.get("split", "train"),
@@ -139,11 +153,17 @@ def zoo_spec(
     )
 
 
-def zoo_config(profile: str, target: str = "cfm", budget: int = 1) -> TrainConfig:
-    """``profile``'s training config for ``target`` ("cfm" | "oracle") and ``budget`` (x steps)."""
+def zoo_config(
+    profile: str, target: str = "cfm", budget: int = 1, size: str | None = None
+) -> TrainConfig:
+    """``profile``'s training config for ``target`` ("cfm" | "oracle"), ``budget`` (x steps)
+    and ``size`` (its ``train_by_size`` fields, if any; None: the profile's ``train``)."""
     if budget < 1 or int(budget) != budget:
         raise ValueError(f"budget must be a positive integer, got {budget}")
-    base = _preset(profile).train
+    p = _preset(profile)
+    if size is not None and size not in p.sizes:
+        raise ValueError(f"profile {profile!r} has sizes {list(p.sizes)}, not {size!r}")
+    base = replace(p.train, **p.train_by_size.get(size, {}))
     return replace(base, target=target, steps=base.steps * int(budget))
 
 
@@ -195,7 +215,7 @@ def get_model(
     spec = zoo_spec(profile, size, ds, data_scale=k, sigma_data=sigma)
     result = None
     for b in range(1, int(budget) + 1):  # each budget's end state is kept in the cache
-        result = load_or_train(spec, ds, zoo_config(profile, target, b), progress=progress)
+        result = load_or_train(spec, ds, zoo_config(profile, target, b, size), progress=progress)
     return result
 
 

@@ -488,3 +488,74 @@ def test_loss_grid_resolves_the_calibrated_navigation_stage():
     for bad in (3, 4.0, True):
         with pytest.raises(ValueError, match="loss_t_points"):
             sec4.loss_grid(bad)
+
+
+# -- the models alone at CFG 1 (issue 14: the ladder and the main model's accuracy) ----------
+
+
+def _scores(**acc):
+    return {j: {"accuracy": a, "acc_low": a - 0.01, "acc_high": a + 0.01} for j, a in acc.items()}
+
+
+def test_accuracy_target_can_pass_and_fail():
+    assert sec4.ACCURACY_TARGET == 0.90
+    assert sec4.meets_accuracy_target(_scores(A=0.905, B=0.90))  # at the target counts
+    assert not sec4.meets_accuracy_target(_scores(A=0.95, B=0.899))  # every judge must meet it
+    assert not sec4.meets_accuracy_target(_scores(A=0.892, B=0.892))
+    with pytest.raises(ValueError, match="target"):
+        sec4.meets_accuracy_target(_scores(A=0.9), target=1.5)
+    with pytest.raises(ValueError, match="scores"):
+        sec4.meets_accuracy_target({})
+
+
+def test_ladder_samples_are_the_plain_sampler_paired_and_scored():
+    from flowstage_lib.experiments.sec4_stages.ladder import accuracy_sentence
+
+    ra, rb = _result(seed=0, key="ra", steps=10), _result(seed=1, key="rb", steps=10)
+    for r in (ra, rb):
+        r.spec = ModelSpec("mlp", "S", SHAPE, K, {"width": 32, "depth": 1})
+    out = sec4.ladder_samples({"a": ra, "b": rb}, n=12, n_steps=4, seed=3)
+    y = torch.arange(12) % K
+    for name, r in (("a", ra), ("b", rb)):
+        ref = sample(ModelVelocity(r.model), 12, SHAPE, y=y, n_steps=4, seed=3).x1
+        assert torch.equal(out[name]["y"], y)  # the same labels for every model
+        assert torch.equal(out[name]["x"], sec4.to_u8(ref))  # the same noise (seed), no CFG
+    scores = sec4.ladder_scores(out, _panel(_data().x))
+    assert set(scores) == {"a", "b"} and set(scores["a"]) == {"A", "B"}
+    assert all(s["n"] == 12 for sc in scores.values() for s in sc.values())
+    text = accuracy_sentence(scores, "a", 12)
+    assert "judge A" in text and "judge B" in text and "Target (>= 90%" in text
+    with pytest.raises(ValueError, match="n and n_steps"):
+        sec4.ladder_samples({"a": ra}, n=0)
+
+
+def test_models_table_states_size_steps_and_both_judges():
+    r = _result(seed=0, key="k0")
+    r.cfg = SimpleNamespace(steps=4000, batch_size=128)
+    r.seconds, r.spec = 12.5, ModelSpec("mlp", "S", SHAPE, K, {"width": 32, "depth": 1})
+    plain = sec4.models_table({"S": r})
+    assert list(plain.columns)[:4] == ["model", "size", "parameters (M)", "steps"]
+    assert plain["steps"].tolist() == [4000] and plain["cache key"].tolist() == ["k0"]
+    judged = sec4.models_table(
+        {"S": r},
+        {
+            "S": {
+                j: {**v, "fd": 1.0, "fd_low": 0.9, "fd_high": 1.1}
+                for j, v in _scores(A=0.9, B=0.8).items()
+            }
+        },
+    )
+    assert judged["A: accuracy, CFG 1 [95% CI]"].tolist() == ["90.0% [89.0%, 91.0%]"]
+    assert judged["B: FD [95% CI]"].tolist() == ["1 [0.9, 1.1]"]
+
+
+def test_ladder_sentence_states_the_spans():
+    def m(width, steps):
+        spec = ModelSpec("mlp", "S", SHAPE, K, {"width": width, "depth": 1})
+        return SimpleNamespace(model=build_model(spec), cfg=SimpleNamespace(steps=steps))
+
+    models = {"S": m(8, 100), "B": m(16, 100), "L": m(64, 100), "B x4": m(16, 400)}
+    n = {s: sum(p.numel() for p in models[s].model.parameters()) for s in ("S", "L")}
+    text = sec4.ladder_sentence(models, ["S", "B", "L"], "B", "B x4")
+    assert f"spans {n['L'] / n['S']:.1f}x in parameters" in text
+    assert "long budget 4x" in text and "400 steps" in text

@@ -49,3 +49,29 @@ def test_budget_two_continues_budget_one():
     assert two.history["loss"][: len(one.history["loss"])] == one.history["loss"]
     again = get_model("smoke", "S", progress=False)  # cached: same weights
     assert all(torch.equal(again.ema_state[k], one.ema_state[k]) for k in one.ema_state)
+
+
+def test_train_by_size_replaces_the_recipe_for_that_size_only():
+    from flowstage_lib.training.zoo import _preset_from_profile
+
+    z = {
+        "family": "mlp",
+        "sizes": {"S": {}, "L": {}},
+        "train": {"steps": 10, "lr": 1e-3},
+        "train_by_size": {"S": {"lr": 2e-3}},
+    }
+    p = _preset_from_profile(z)
+    assert p.train_by_size == {"S": {"lr": 2e-3}} and p.train.lr == 1e-3
+    with pytest.raises(ValueError, match=r"train_by_size: size 'XL'"):
+        _preset_from_profile({**z, "train_by_size": {"XL": {"lr": 1.0}}})
+    with pytest.raises(ValueError, match=r"train_by_size.S: unknown or fixed.*'steps'"):
+        _preset_from_profile({**z, "train_by_size": {"S": {"steps": 5}}})
+    with pytest.raises(ValueError, match=r"train_by_size.S: unknown or fixed.*'lrr'"):
+        _preset_from_profile({**z, "train_by_size": {"S": {"lrr": 5}}})
+    # the cpu profile: lr falls with width (S, B at 2e-3; L at the base 1e-3)
+    cpu = ZOO_PRESETS["cpu"]
+    assert zoo_config("cpu", "cfm", 1, "B").lr == 2e-3 == zoo_config("cpu", "oracle", 4, "S").lr
+    assert zoo_config("cpu", "cfm", 1, "L").lr == cpu.train.lr == 1e-3
+    assert zoo_config("cpu", "cfm", 4, "B").steps == 4 * cpu.train.steps
+    with pytest.raises(ValueError, match="not 'XL'"):
+        zoo_config("cpu", size="XL")

@@ -9,6 +9,8 @@ paper's quantities, and compares with the paper through :mod:`flowstage_lib.expe
 - :mod:`.figure6_refinement`: re-noise unseen images to t_resume and resume (Fig. 6).
 - :mod:`.figure7_loss`: the loss per t against the oracle and the CFM target (Fig. 7a / 7b).
 - :mod:`.table1_stage_swap`: one model per stage, paired Frechet distances (Table 1).
+- :mod:`.ladder`: every model alone at CFG 1 under both judges (the models table; issue 14's
+  accuracy target for the main model).
 - :mod:`.setting`: the models; :mod:`.distances`: the layout distances; :mod:`.plots`: figures.
 
 The main setting is the *calibrated* one (issue 14; profile ``setting: calibrated``): the
@@ -70,6 +72,14 @@ from flowstage_lib.experiments.sec4_stages.figure7_loss import (
     loss_curve,
     loss_grid,
 )
+from flowstage_lib.experiments.sec4_stages.ladder import (
+    ACCURACY_TARGET,
+    accuracy_sentence,
+    ladder_samples,
+    ladder_scores,
+    ladder_sentence,
+    meets_accuracy_target,
+)
 from flowstage_lib.experiments.sec4_stages.setting import (
     classifier_note,
     load_models,
@@ -116,6 +126,12 @@ __all__ = [
     "models_table",
     "classifier_note",
     "model_labels",
+    "ACCURACY_TARGET",
+    "ladder_samples",
+    "ladder_scores",
+    "meets_accuracy_target",
+    "accuracy_sentence",
+    "ladder_sentence",
     "intermediate_predictions",
     "Figure4",
     "figure4",

@@ -27,6 +27,7 @@ from flowstage_lib.experiments.sec4_stages.figure6_refinement import (
     refinement_size,
 )
 from flowstage_lib.experiments.sec4_stages.figure7_loss import figure7_loss, loss_curve, loss_grid
+from flowstage_lib.experiments.sec4_stages.ladder import ladder_samples, ladder_scores
 from flowstage_lib.experiments.sec4_stages.setting import load_models, load_scorers
 from flowstage_lib.experiments.sec4_stages.table1_stage_swap import (
     stage_swap_samples,
@@ -46,11 +47,12 @@ class Sec4Run:
 
     Attributes:
         cfg, main, long: guidance scale of Figs. 4-6 / 13, the main model size, the long-budget
-            model's name ("B x2").
+            model's name ("B x4").
         ev, panel, train, clf: the evaluator (training split, layout network) and both judges.
         cal, k: the calibration (data scale k with its interval) and the k the models use
             (None in the native setting).
         M: {name: TrainResult} of every model; held, held_note: the unseen images.
+        ladder: {name: both judges' scores} of every model alone at CFG 1 (the models table).
         trans, t09, t05, t099: the oracle's transition on the models' data and its crossings.
         ip, f4: Fig. 4's intermediate predictions and their analysis.
         switches, mixed, f13: Figs. 5 / 13's t_switch values, samples and analysis.
@@ -70,6 +72,7 @@ class Sec4Run:
     cal: Any
     k: float | None
     M: dict
+    ladder: dict
     held: Any
     held_note: str
     trans: Any
@@ -118,6 +121,8 @@ def compute(P) -> Sec4Run:
     with stage("models (train or load)", times):
         M = load_models(P.profile, P.sizes, main, P.long_budget, P.table1_models, k)
     held, held_note = heldout_images("mnist5k")
+    with stage("models alone at CFG 1 (sampling, both judges)", times):
+        ladder = ladder_scores(ladder_samples(M, P.n_ladder, P.n_steps, P.seed), panel)
     with stage("transition (oracle top-1 curve on the models' data, bootstrap interval)", times):
         trans = transition(scaled(M[main], train), P.n_queries, P.seed, n_boot=P.n_boot)
     t09 = trans.crossings[0.9]
@@ -157,7 +162,7 @@ def compute(P) -> Sec4Run:
     export_sample_sets("sec4_stages", P.profile, "table1", rows)
     return Sec4Run(
         cfg=cfg, main=main, long=f"{main} x{P.long_budget}", ev=ev, panel=panel, train=train,
-        clf=clf, cal=cal, k=k, M=M, held=held, held_note=held_note, trans=trans, ip=ip, f4=f4,
-        switches=switches, mixed=mixed, f13=f13, n_refine=n_refine, refine_note=refine_note,
-        rf=rf, f6=f6, curves=curves, f7=f7, swap=swap, t1=t1, times=times,
+        clf=clf, cal=cal, k=k, M=M, ladder=ladder, held=held, held_note=held_note, trans=trans,
+        ip=ip, f4=f4, switches=switches, mixed=mixed, f13=f13, n_refine=n_refine,
+        refine_note=refine_note, rf=rf, f6=f6, curves=curves, f7=f7, swap=swap, t1=t1, times=times,
     )  # fmt: skip

@@ -46,23 +46,30 @@ def load_scorers(profile: str, n_boot: int, seed: int) -> tuple:
     return get_evaluator(profile, progress=False), get_panel(profile, n_boot, seed, False)
 
 
-def models_table(models: dict) -> pd.DataFrame:
-    """One row per model: size, parameters, steps, batch, data scale k, training time, key."""
-    return pd.DataFrame(
-        [
-            {
-                "model": name,
-                "size": r.spec.size,
-                "parameters (M)": count_params(r.model) / 1e6,
-                "steps": r.cfg.steps,
-                "batch": r.cfg.batch_size,
-                "data scale k": r.spec.data_scale,
-                "training time (s)": r.seconds,
-                "cache key": r.key,
-            }
-            for name, r in models.items()
-        ]
-    )
+def models_table(models: dict, scores: dict | None = None) -> pd.DataFrame:
+    """One row per model: size, parameters, steps, batch, data scale k, training time, key and,
+    with ``scores`` ({name: :meth:`~flowstage_lib.metrics.judge.panel.Panel.score` dict},
+    :func:`~flowstage_lib.experiments.sec4_stages.ladder.ladder_scores`), each judge's class
+    accuracy at CFG 1 and FD with their 95% intervals."""
+    rows = []
+    for name, r in models.items():
+        row = {
+            "model": name,
+            "size": r.spec.size,
+            "parameters (M)": count_params(r.model) / 1e6,
+            "steps": r.cfg.steps,
+            "batch": r.cfg.batch_size,
+            "data scale k": r.spec.data_scale,
+            "training time (s)": r.seconds,
+        }
+        for judge, s in (scores or {}).get(name, {}).items():
+            row[f"{judge}: accuracy, CFG 1 [95% CI]"] = (
+                f"{s['accuracy']:.1%} [{s['acc_low']:.1%}, {s['acc_high']:.1%}]"
+            )
+            row[f"{judge}: FD [95% CI]"] = f"{s['fd']:.3g} [{s['fd_low']:.3g}, {s['fd_high']:.3g}]"
+        row["cache key"] = r.key
+        rows.append(row)
+    return pd.DataFrame(rows)
 
 
 def classifier_note(ev, held_note: str, panel=None) -> str:
