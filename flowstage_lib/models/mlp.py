@@ -27,9 +27,9 @@ __all__ = ["MLP_SIZES", "TINY_SIZES", "MLPFlow", "TinyMLP"]
 #: Params for 1x28x28 inputs, 10 classes: S 2.93 M, B 6.91 M, L 24.34 M: L / S = 8.3x (issue 14
 #: asks >= 8x; the paper's B to XL is ~5x). Sized by measured speed (bf16 autocast, 1 thread,
 #: batch 128, this project's 2-core VM; ``benchmarks/README.md``): in the cold build's prefetch
-#: workers S 36.4, B 15.9, L 4.73 steps/s, so 4000 steps take ~2, 4 and 14 min. Width stays >= 768: below D = 784 (512) the
-#: MLP stalls at ~20% class accuracy (an input bottleneck). The earlier ladder (S 768 x 2,
-#: 4.41 M; L 1024 x 3, 10.93 M) spanned 2.5x.
+#: workers S 36.4, B 15.9, L 4.73 steps/s, so 4000 steps take ~2, 4 and 14 min. Width stays
+#: >= 768: below D = 784 (512) the MLP stalls at ~20% class accuracy (an input bottleneck).
+#: The earlier ladder (S 768 x 2, 4.41 M; L 1024 x 3, 10.93 M) spanned 2.5x.
 MLP_SIZES: dict[str, dict[str, Any]] = {
     "S": dict(width=768, depth=1, mlp_ratio=1.0, cond_dim=128),  # 2.93 M params
     "B": dict(width=1024, depth=2, mlp_ratio=1.0, cond_dim=128),  # 6.91 M params
