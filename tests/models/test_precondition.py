@@ -6,7 +6,14 @@ import math
 import pytest
 import torch
 
-from flowstage_lib.models import MLPFlow, ModelSpec, Preconditioned, build_model, data_rms
+from flowstage_lib.models import (
+    MLP_SIZES,
+    MLPFlow,
+    ModelSpec,
+    Preconditioned,
+    build_model,
+    data_rms,
+)
 from flowstage_lib.models.precondition import input_scale, output_scale
 from flowstage_lib.solver import CFGVelocity, ModelVelocity
 from flowstage_lib.tooling import cache
@@ -43,7 +50,8 @@ def test_native_spec_builds_and_keys_as_before(monkeypatch, tmp_path):
     torch.manual_seed(0)
     m = build_model(spec)
     torch.manual_seed(0)
-    ref = MLPFlow((1, 4, 4), num_classes=3, width=8, depth=2, mlp_ratio=1.0, cond_dim=8)
+    depth = MLP_SIZES["S"]["depth"]  # the ladder's S, with OVR's width and cond_dim
+    ref = MLPFlow((1, 4, 4), num_classes=3, width=8, depth=depth, mlp_ratio=1.0, cond_dim=8)
     assert type(m) is MLPFlow
     assert m.state_dict().keys() == ref.state_dict().keys()
     assert all(torch.equal(v, ref.state_dict()[k]) for k, v in m.state_dict().items())
