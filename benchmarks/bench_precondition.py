@@ -68,7 +68,7 @@ def _variants(args, data):
 def _cfg(args):
     """The profile's recipe, ``--steps`` long, without cache, oracle logging or snapshots."""
     return replace(
-        zoo_config(args.profile),
+        zoo_config(args.profile, size=args.size),
         steps=args.steps,
         checkpoint_every=0,
         log_oracle=False,

@@ -139,9 +139,7 @@ def zoo_spec(
 ) -> ModelSpec:
     """The :class:`~flowstage_lib.models.ModelSpec` of ``profile``'s ``size`` for ``data``
     (``data_scale`` / ``sigma_data``: see :class:`~flowstage_lib.models.ModelSpec`)."""
-    p = _preset(profile)
-    if size not in p.sizes:
-        raise ValueError(f"profile {profile!r} has sizes {list(p.sizes)}, not {size!r}")
+    p = _preset(profile, size)
     return ModelSpec(
         family=p.family,
         size=size,
@@ -160,17 +158,19 @@ def zoo_config(
     and ``size`` (its ``train_by_size`` fields, if any; None: the profile's ``train``)."""
     if budget < 1 or int(budget) != budget:
         raise ValueError(f"budget must be a positive integer, got {budget}")
-    p = _preset(profile)
-    if size is not None and size not in p.sizes:
-        raise ValueError(f"profile {profile!r} has sizes {list(p.sizes)}, not {size!r}")
+    p = _preset(profile, size)
     base = replace(p.train, **p.train_by_size.get(size, {}))
     return replace(base, target=target, steps=base.steps * int(budget))
 
 
-def _preset(profile: str) -> ZooPreset:
+def _preset(profile: str, size: str | None = None) -> ZooPreset:
+    """``profile``'s preset; with ``size``, checked to be one of its ladder's sizes."""
     if profile not in ZOO_PRESETS:
         raise ValueError(f"unknown profile {profile!r}; one of {list(ZOO_PRESETS)}")
-    return ZOO_PRESETS[profile]
+    p = ZOO_PRESETS[profile]
+    if size is not None and size not in p.sizes:
+        raise ValueError(f"profile {profile!r} has sizes {list(p.sizes)}, not {size!r}")
+    return p
 
 
 def get_model(

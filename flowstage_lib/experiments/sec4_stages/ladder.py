@@ -3,24 +3,21 @@
 Each zoo model (the ladder S < B < L at budget 1 and the main size at the long budget) draws
 ``n`` class-balanced samples with the plain sampler (``n_steps`` uniform Euler steps, no
 guidance), from the same noise and labels for every model (paired rows), divided by the data
-scale k before the judges see them. Both judges score them: class accuracy with a Wilson
-interval and FD with a bootstrap interval. The main model's accuracy is held against issue 14's
-target (>= 90% at CFG 1 under the judges, :func:`meets_accuracy_target`); it is a target for the
-models, not a claim of the paper.
+scale k before the judges see them. They are the sample sets of
+:func:`~flowstage_lib.experiments.sec5_practices.scoring.sample_images` at shift 1 (one cache
+entry: the main model's row *is* Table 2's s = 1 row). Both judges score them: class accuracy
+with a Wilson interval and FD with a bootstrap interval. The main model's accuracy is held
+against issue 14's target (>= 90% at CFG 1 under the judges, :func:`meets_accuracy_target`);
+it is a target for the models, not a claim of the paper.
 """
 
 from __future__ import annotations
 
-import time
 from collections.abc import Mapping
 from typing import Any
 
-from flowstage_lib.experiments._models import model_id
-from flowstage_lib.experiments._shared import balanced_labels, from_u8, to_u8
-from flowstage_lib.experiments.sec4_stages._common import to_pixels
+from flowstage_lib.experiments.sec5_practices.scoring import sample_images
 from flowstage_lib.models import count_params
-from flowstage_lib.solver import ModelVelocity, sample
-from flowstage_lib.tooling import cache
 
 __all__ = [
     "ACCURACY_TARGET",
@@ -36,42 +33,24 @@ ACCURACY_TARGET = 0.90
 
 
 def ladder_samples(
-    models: Mapping[str, Any], n: int, n_steps: int = 50, seed: int = 0, batch_size: int = 500
+    models: Mapping[str, Any], n: int, n_steps: int = 50, seed: int = 0
 ) -> dict[str, dict]:
     """``n`` samples of every model alone, CFG 1, ``n_steps`` uniform Euler steps, class-balanced
-    labels, noise from ``seed`` (the same for every model). Cached (uint8) per model.
+    labels, noise from ``seed`` (the same for every model; cached by
+    :func:`~flowstage_lib.experiments.sec5_practices.scoring.sample_images`).
 
     Returns:
-        {name: {"x": (n, *shape) uint8 pixels, "y": (n,), "seconds"}}.
+        {name: {"x": (n, *shape) pixels in [-1, 1] (dequantised uint8), "y": (n,), "seconds"}}.
     """
     if int(n) < 1 or int(n_steps) < 1:
         raise ValueError(f"n and n_steps must be >= 1, got n={n!r}, n_steps={n_steps!r}")
-    out = {}
-    for name, r in models.items():
-        params = {"model": model_id(r), "n": int(n), "n_steps": int(n_steps), "seed": int(seed)}
-        params["shape"] = list(r.spec.input_shape)
-        out[name] = cache.cached(
-            "sec4_ladder",
-            params,
-            lambda r=r: _samples(r, int(n), int(n_steps), int(seed), batch_size),
-        )
-    return out
-
-
-def _samples(r, n: int, n_steps: int, seed: int, batch_size: int) -> dict:
-    t0 = time.time()
-    y = balanced_labels(n, int(r.spec.num_classes))  # (n,)
-    shape = tuple(r.spec.input_shape)
-    x = sample(
-        ModelVelocity(r.model), n, shape, y=y, n_steps=n_steps, seed=seed, batch_size=batch_size
-    ).x1  # (n, *shape) in the model's space
-    return {"x": to_u8(to_pixels(r, x.cpu())), "y": y, "seconds": time.time() - t0}
+    return {name: sample_images(r, int(n), int(n_steps), int(seed)) for name, r in models.items()}
 
 
 def ladder_scores(samples: Mapping[str, dict], panel) -> dict[str, dict[str, dict]]:
     """{name: :meth:`~flowstage_lib.metrics.judge.panel.Panel.score` dict} of every model's
     samples (both judges: accuracy, acc_low, acc_high, fd, fd_low, fd_high, ...)."""
-    return {name: panel.score(from_u8(s["x"]), s["y"]) for name, s in samples.items()}
+    return {name: panel.score(s["x"], s["y"]) for name, s in samples.items()}
 
 
 def meets_accuracy_target(scores: Mapping[str, Mapping], target: float = ACCURACY_TARGET) -> bool:
@@ -87,7 +66,7 @@ def meets_accuracy_target(scores: Mapping[str, Mapping], target: float = ACCURAC
 
 def accuracy_sentence(scores: Mapping[str, Mapping], main: str, n: int) -> str:
     """The main model's class accuracy at CFG 1 under every judge against the target, and the
-    ladder's span in parameters (written by code, so a shortfall is named)."""
+    best model when the main one misses it (written by code, so a shortfall is named)."""
     s = scores[main]
     accs = "; ".join(
         f"judge {j} {v['accuracy']:.1%} [{v['acc_low']:.1%}, {v['acc_high']:.1%}]"
